@@ -1,0 +1,34 @@
+// The `harvest` command tree: each command group registers its subcommands on the app.
+// A group lives in cmd_<group>.cpp and only touches the components it needs.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config/config.hpp"
+
+namespace harvest::cli {
+
+// --config FILE and repeated --set section.key=value, shared by every command that takes a config.
+struct ConfigOptions {
+  std::string file;
+  std::vector<std::string> overrides;
+  void add_to(CLI::App& cmd);
+  Config load() const;
+};
+
+// Process-wide flags parsed before any subcommand runs.
+struct GlobalOptions {
+  std::string log_level = "info";
+};
+
+void add_version_command(CLI::App& app);
+void add_config_commands(CLI::App& app);
+
+// "harvest 0.1.0 (git ...), LibTorch 1.13.0, FFmpeg 5.1, HDF5 1.10.8, ZeroMQ 4.3.4, Cap'n Proto 0.9.2"
+std::string version_text();
+
+}  // namespace harvest::cli

@@ -1,0 +1,44 @@
+// harvest: the one binary. main() wires the command tree, logging and the exit-code contract:
+// 0 success, 1 runtime failure, 2 usage or config error (docs/exit-codes.md).
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+
+int main(int argc, char** argv) {
+  using namespace harvest;
+  CLI::App app{"harvest: post-pretrain an image CLIP into a video-language model", "harvest"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", [] { return cli::version_text(); }, "Print versions and exit");
+  cli::GlobalOptions global;
+  app.add_option("--log-level", global.log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str();
+  app.parse_complete_callback([&global] {
+    init_logging(LogIdentity{"cli", -1}, parse_log_level(global.log_level, "--log-level"));
+  });
+
+  cli::add_version_command(app);
+  cli::add_config_commands(app);
+
+  try {
+    app.parse(argc, argv);
+    return 0;
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "harvest: usage error: %s\nRun with --help for usage.\n", e.what());
+    return 2;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "harvest: %s: %s\n", to_string(e.kind()), e.what());
+    return exit_code_for(e.kind());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "harvest: error: %s\n", e.what());
+    return 1;
+  }
+}
