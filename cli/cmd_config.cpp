@@ -15,9 +15,16 @@ Config ConfigOptions::load() const {
   return load_config(file.empty() ? std::nullopt : std::optional<std::string>(file), overrides);
 }
 
+CLI::App& command_group(CLI::App& app, const std::string& name, const std::string& description) {
+  for (auto* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    if (sub->get_name() == name) return *sub;
+  auto* group = app.add_subcommand(name, description);
+  group->require_subcommand(1);
+  return *group;
+}
+
 void add_config_commands(CLI::App& app) {
-  auto* config = app.add_subcommand("config", "Inspect and validate configuration");
-  config->require_subcommand(1);
+  auto* config = &command_group(app, "config", "Inspect and validate configuration");
 
   auto show_opts = std::make_shared<ConfigOptions>();
   auto* show = config->add_subcommand("show", "Print the resolved config (defaults < file < --set) as TOML");

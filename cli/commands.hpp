@@ -25,6 +25,10 @@ struct GlobalOptions {
   std::string log_level = "info";
 };
 
+// The command group `name` (e.g. "data"), created on first use: several cmd_*.cpp files may
+// add subcommands to one group.
+CLI::App& command_group(CLI::App& app, const std::string& name, const std::string& description);
+
 void add_version_command(CLI::App& app);
 void add_config_commands(CLI::App& app);
 
