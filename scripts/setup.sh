@@ -15,6 +15,8 @@ PACKAGES=(
   libzmq3-dev libsodium-dev capnproto libcapnp-dev
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   libhdf5-dev libxxhash-dev libpcre2-dev
+  # Gloo headers for LibTorch's c10d ProcessGroupGloo (CPU collectives)
+  libgloo-dev
   # independent references used by tests and bench/ only (never by the product at run time)
   ffmpeg python3 python3-torch python3-av python3-h5py python3-numpy python3-regex
 )
