@@ -1,0 +1,131 @@
+#include "tests/support/torch_catch.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/run.hpp"
+#include "worker/lr_schedule.hpp"
+#include "worker/optimizer.hpp"
+
+using harvest::test::run;
+namespace fs = std::filesystem;
+
+namespace {
+const std::string probe = HARVEST_DDP_PROBE;
+
+fs::path temp_dir() {
+  const fs::path d = fs::temp_directory_path() / ("harvest-ddp-" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d;
+}
+
+int next_port() {
+  static int offset = 0;
+  return 30000 + (::getpid() % 2000) * 10 + (offset++ % 10);
+}
+
+std::vector<float> read_floats(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::vector<char> v((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<float> out(v.size() / sizeof(float));
+  std::memcpy(out.data(), v.data(), out.size() * sizeof(float));
+  return out;
+}
+
+// ||a - b|| / ||b|| over all parameters.
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    norm += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(diff / norm);
+}
+
+std::string two_ranks(const std::string& common, const fs::path& dir, const std::string& extra = "") {
+  const std::string port = std::to_string(next_port());
+  return "( " + probe + " --rank 0 --world 2 --port " + port + " " + common + " --out " +
+         (dir / "r0.bin").string() + " " + extra + " & " + probe + " --rank 1 --world 2 --port " + port +
+         " " + common + " --out " + (dir / "r1.bin").string() + " " + extra + " ; wait )";
+}
+}  // namespace
+
+TEST_CASE("DDP equivalence: 2 Gloo workers with B/2 equal 1 worker with B", "[worker][gloo]") {
+  const auto dir = temp_dir();
+  const std::string common = "--steps 6 --global-batch 8 --bucket-mb 0.001";
+  const auto single = run(probe + " --rank 0 --world 1 " + common + " --out " + (dir / "single.bin").string());
+  REQUIRE(single.exit_code == 0);
+  const auto pair = run(two_ranks(common, dir));
+  INFO(pair.output);
+  REQUIRE(pair.exit_code == 0);
+  const auto one = read_floats(dir / "single.bin");
+  const auto r0 = read_floats(dir / "r0.bin");
+  const auto r1 = read_floats(dir / "r1.bin");
+  REQUIRE(one.size() > 100);
+  CHECK(r0 == r1);  // replicas stay bitwise identical
+  CHECK(rel_diff(r0, one) < 1e-5);
+  CHECK(rel_diff(r0, one) > 0);  // really two different reductions, not one run read twice
+  // Tiny buckets: several of them, and all-reduces start while backward is still running.
+  CHECK_THAT(pair.output, Catch::Contains("\"buckets\": "));
+  CHECK_THAT(pair.output, !Catch::Contains("\"started_in_backward\": 0,"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a NaN on one rank skips the step on every rank", "[worker][gloo]") {
+  const auto dir = temp_dir();
+  const auto r = run(two_ranks("--steps 5 --global-batch 8", dir, "--nan-step 2 --nan-rank 1"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("\"rank\": 0, ") && Catch::Contains("\"skipped\": [2]}"));
+  // Both ranks report the skip and end with identical (finite) parameters.
+  const auto r0 = read_floats(dir / "r0.bin");
+  const auto r1 = read_floats(dir / "r1.bin");
+  CHECK(r0 == r1);
+  for (float v : r0) REQUIRE(std::isfinite(v));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a hung peer fails the collective at its deadline, not at Gloo's timeout", "[worker][gloo]") {
+  const auto dir = temp_dir();
+  const auto port = std::to_string(next_port());
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = run("( timeout 60 " + probe + " --rank 1 --world 2 --port " + port +
+                     " --hang-rank 1 --steps 2 & pid=$!; " + probe + " --rank 0 --world 2 --port " + port +
+                     " --steps 2 --deadline-s 1.5; echo rank0_exit=$?; kill $pid; wait )");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  INFO(r.output);
+  CHECK_THAT(r.output, Catch::Contains("rank0_exit=1"));
+  CHECK_THAT(r.output, Catch::Contains("all_reduce missed its deadline"));
+  CHECK(seconds < 20);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("cosine schedule: warm-up, peak, floor", "[worker]") {
+  const harvest::CosineSchedule s(1e-3, 0.01, 10, 110);
+  CHECK(s.lr(0) == Approx(1e-4));
+  CHECK(s.lr(9) == Approx(1e-3));
+  CHECK(s.lr(10) == Approx(1e-3));
+  CHECK(s.lr(60) == Approx(0.5 * (1e-3 + 1e-5)));
+  CHECK(s.lr(109) > 1e-5);
+  CHECK(s.lr(109) < 1.1e-5);
+  CHECK(s.lr(110) == Approx(1e-5));
+  CHECK(s.lr(500) == Approx(1e-5));
+  CHECK(harvest::warmup_steps_for(0.5, 1000, 50, 100) == 10);
+  CHECK(harvest::warmup_steps_for(0.5, 1000000, 50, 100) == 100);
+  CHECK_THROWS_WITH(harvest::CosineSchedule(1e-3, 0.01, 20, 10), Catch::Contains("train.steps"));
+}
+
+TEST_CASE("weight decay skips biases, norms, embeddings and the temperature", "[worker]") {
+  using harvest::uses_weight_decay;
+  CHECK(uses_weight_decay("visual.transformer.resblocks.0.attn.in_proj_weight", torch::zeros({6, 2})));
+  CHECK_FALSE(uses_weight_decay("visual.transformer.resblocks.0.attn.in_proj_bias", torch::zeros({6})));
+  CHECK_FALSE(uses_weight_decay("visual.ln_post.weight", torch::zeros({4})));
+  CHECK_FALSE(uses_weight_decay("token_embedding.weight", torch::zeros({10, 4})));
+  CHECK_FALSE(uses_weight_decay("positional_embedding", torch::zeros({77, 4})));
+  CHECK_FALSE(uses_weight_decay("visual.temporal_embedding", torch::zeros({8, 4})));
+  CHECK_FALSE(uses_weight_decay("logit_scale", torch::zeros({})));
+}
