@@ -60,4 +60,19 @@ struct GlooRendezvous {
 
 std::unique_ptr<CommGroup> make_gloo_group(const GlooRendezvous& rendezvous);
 
+// NCCL: rank 0 creates the unique id (new_nccl_unique_id(), which starts NCCL's bootstrap
+// listener in that process), sends it to the coordinator, which hands it to every rank of the
+// generation. Only in builds with CUDA + NCCL (HARVEST_HAVE_NCCL).
+struct NcclRendezvous {
+  std::string unique_id;  // the 128-byte ncclUniqueId, as bytes
+  int rank = 0;
+  int world_size = 1;
+  int64_t generation = 0;
+  int device = 0;  // CUDA device index this worker owns
+};
+
+bool nccl_available();  // compiled in (not: a GPU is present)
+std::string new_nccl_unique_id();
+std::unique_ptr<CommGroup> make_nccl_group(const NcclRendezvous& rendezvous);
+
 }  // namespace harvest
