@@ -1,0 +1,87 @@
+// VideoReader: one open video file, its first real video stream, and frame lookup by
+// presentation time. The frame for time t is the frame on screen at t: the last frame whose
+// pts <= t (the first frame for t before it). Times are seconds from the stream's start.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/time.hpp"
+#include "dataloader/av_ptr.hpp"
+
+namespace harvest::data {
+
+struct ReaderOptions {
+  int64_t max_resolution = 4096;  // width or height above this: BadReason::TooLarge
+  double timeout_s = 30.0;        // deadline for open + every decode call of this reader
+  int threads = 1;                // decoder threads
+  double seek_threshold_s = 2.0;  // jump ahead by seeking when the next target is this far away
+};
+
+struct VideoInfo {
+  std::string path;
+  std::string container;
+  std::string codec;
+  std::string pixel_format;
+  int width = 0;   // coded frame size (before rotation)
+  int height = 0;
+  int rotation = 0;          // clockwise degrees to display upright: 0, 90, 180 or 270
+  double duration = 0.0;     // seconds
+  int64_t frame_count = 0;   // from metadata, or estimated
+  double fps = 0.0;          // average frame rate, 0 when unknown
+  bool from_timestamps = false;  // duration/count came from a packet scan, not metadata
+  int display_width() const { return rotation % 180 ? height : width; }
+  int display_height() const { return rotation % 180 ? width : height; }
+};
+
+class VideoReader {
+ public:
+  VideoReader(std::string path, ReaderOptions options);
+  VideoReader(const VideoReader&) = delete;
+  VideoReader& operator=(const VideoReader&) = delete;
+
+  const VideoInfo& info() const { return info_; }
+
+  // The frame displayed at each time; `times` ascending. Seeks to the keyframe before a far
+  // target and decodes forward. Throws BadVideo (ZeroFrames, Truncated, Timeout, DecodeError).
+  std::vector<FramePtr> frames_at(const std::vector<double>& times);
+
+  // Up to `n` frames from the current position in presentation order (short videos).
+  std::vector<FramePtr> next_frames(size_t n);
+
+  // Seconds from the stream start of a frame this reader returned.
+  double time_of(const AVFrame& frame) const;
+
+ private:
+  static int interrupt(void* self);
+  void open();
+  void scan_timestamps();
+  std::optional<FramePtr> decode_next();
+  bool seek(int64_t target_pts);
+  void reset_position();
+  int64_t to_pts(double seconds) const;
+
+  std::string path_;
+  ReaderOptions options_;
+  Deadline deadline_;
+  VideoInfo info_;
+  FormatPtr format_;
+  CodecPtr codec_;
+  PacketPtr packet_;
+  int stream_index_ = -1;
+  AVRational time_base_{1, 1};
+  int64_t start_pts_ = 0;
+  int64_t frame_step_ = 1;  // one frame duration in time_base_ units (timestamp repair)
+
+  // Decode position.
+  bool input_done_ = false;  // demuxer exhausted, decoder flushed
+  bool at_start_ = true;     // decoding from the very first frame (no seek since opening)
+  std::optional<int64_t> last_pts_;
+  int decode_errors_ = 0;
+  FramePtr held_;    // last frame with pts <= the current target
+  FramePtr pending_; // first decoded frame after it
+};
+
+}  // namespace harvest::data
