@@ -4,27 +4,20 @@
 
 namespace harvest {
 
-bool uses_weight_decay(const std::string& name, const at::Tensor& param) {
-  if (param.dim() < 2) return false;  // biases, norm weights, scalars (logit_scale)
-  for (const char* word : {"embedding", "class_embedding", "positional", "logit_scale", "temporal"})
-    if (name.find(word) != std::string::npos) return false;
-  return true;
+namespace {
+std::vector<at::Tensor> trainable(const std::vector<at::Tensor>& tensors) {
+  std::vector<at::Tensor> out;
+  for (const auto& t : tensors)
+    if (t.requires_grad()) out.push_back(t);
+  return out;
 }
+}  // namespace
 
-OptimizerParts make_adamw(const std::vector<std::pair<std::string, at::Tensor>>& named_params,
+OptimizerParts make_adamw(const std::vector<at::Tensor>& all_decay, const std::vector<at::Tensor>& all_no_decay,
                           const TrainConfig& train) {
   OptimizerParts parts;
-  std::vector<at::Tensor> decay, no_decay;
-  for (const auto& [name, p] : named_params) {
-    if (!p.requires_grad()) continue;
-    if (uses_weight_decay(name, p)) {
-      decay.push_back(p);
-      parts.decay_names.push_back(name);
-    } else {
-      no_decay.push_back(p);
-      parts.no_decay_names.push_back(name);
-    }
-  }
+  const auto decay = trainable(all_decay);
+  const auto no_decay = trainable(all_no_decay);
   HARVEST_REQUIRE(!decay.empty() || !no_decay.empty(), Usage, "optimizer: no trainable parameters");
   auto options = torch::optim::AdamWOptions(train.lr)
                      .betas({train.beta1, train.beta2})

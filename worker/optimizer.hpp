@@ -1,5 +1,4 @@
-// AdamW with the recipe's parameter groups: weight decay on matrices only — not on biases,
-// norms, embeddings (token, position, temporal, class) or the temperature.
+// AdamW with the recipe's two parameter groups (weight decay / none).
 #pragma once
 
 #include <torch/torch.h>
@@ -12,17 +11,13 @@
 
 namespace harvest {
 
-// True when the recipe applies weight decay to this parameter.
-bool uses_weight_decay(const std::string& name, const at::Tensor& param);
-
 struct OptimizerParts {
-  std::unique_ptr<torch::optim::AdamW> adamw;
-  std::vector<std::string> decay_names;     // group 0
-  std::vector<std::string> no_decay_names;  // group 1
+  std::unique_ptr<torch::optim::AdamW> adamw;  // group 0: decay, group 1: no decay
 };
 
-// Builds AdamW over the trainable parameters (requires_grad) with two groups.
-OptimizerParts make_adamw(const std::vector<std::pair<std::string, at::Tensor>>& named_params,
+// AdamW over the trainable (requires_grad) tensors of both groups; which tensor belongs to which
+// group is the model's knowledge (VideoTextModel::param_groups()).
+OptimizerParts make_adamw(const std::vector<at::Tensor>& decay, const std::vector<at::Tensor>& no_decay,
                           const TrainConfig& train);
 
 // Sets the learning rate of every group (the schedule drives it each step).

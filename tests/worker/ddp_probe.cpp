@@ -67,7 +67,9 @@ int main(int argc, char** argv) {
     TrainConfig train;
     train.lr = 0.05;
     train.weight_decay = 0.1;
-    auto opt = make_adamw(named, train);
+    std::vector<at::Tensor> decay, no_decay;  // matrices decay; vectors (biases, embedding) don't
+    for (const auto& [name, p] : named) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+    auto opt = make_adamw(decay, no_decay, train);
     GradientReducer reducer(named, *group, std::stod(get("--bucket-mb", "25")));
     const CosineSchedule schedule(train.lr, 0.01, 2, steps);
 
