@@ -29,7 +29,13 @@ SaveStatus CheckpointSaver::write(const Snapshot& snapshot) const {
     const auto part = write_part(snapshot, options_.dir, options_.write);
     if (snapshot.meta.world_size == 1) {
       commit_checkpoint(options_.dir, snapshot.meta.step, 1);
-      apply_retention(options_.dir, options_.retention);
+      // The checkpoint is committed: a failure to delete old ones is a warning, not a failed save.
+      try {
+        apply_retention(options_.dir, options_.retention);
+      } catch (const std::exception& e) {
+        spdlog::warn("checkpoint retention in {} failed (will retry after the next save): {}", options_.dir.string(),
+                     e.what());
+      }
     } else if (options_.on_part_durable) {
       options_.on_part_durable(snapshot.meta.step, part);
     }
@@ -90,7 +96,7 @@ void CheckpointSaver::run() {
     lock.unlock();
     const SaveStatus status = write(snapshot);
     {
-      Snapshot released = std::move(snapshot);  // free host copies before reporting idle
+      Snapshot released = std::move(snapshot);  // buffers back to the pool before reporting idle
     }
     lock.lock();
     if (!status.ok) ++failed_;

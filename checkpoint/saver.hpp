@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -45,6 +46,8 @@ class CheckpointSaver {
   CheckpointSaver(const CheckpointSaver&) = delete;
   CheckpointSaver& operator=(const CheckpointSaver&) = delete;
 
+  // An empty snapshot whose buffers are recycled from the previous save (fill it, then save()).
+  Snapshot snapshot() const { return Snapshot(pool_); }
   // Waits for the previous save, then saves `snapshot`: returns at once when async, after the
   // write otherwise. Never throws for I/O failures (see status()).
   void save(Snapshot snapshot);
@@ -58,6 +61,7 @@ class CheckpointSaver {
   SaveStatus write(const Snapshot& snapshot) const;
 
   SaverOptions options_;
+  std::shared_ptr<BufferPool> pool_ = std::make_shared<BufferPool>();
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::optional<Snapshot> pending_;

@@ -1,5 +1,6 @@
 #include "checkpoint/snapshot.hpp"
 
+#include <cstring>
 #include <limits>
 
 #include "core/error.hpp"
@@ -44,6 +45,29 @@ void check_record_path(const std::string& path) {
   }
 }
 
+Snapshot::~Snapshot() { recycle(); }
+
+Snapshot& Snapshot::operator=(Snapshot&& other) noexcept {
+  if (this != &other) {
+    recycle();
+    meta = std::move(other.meta);
+    pool_ = std::move(other.pool_);
+    records_ = std::move(other.records_);
+    datasets_ = std::move(other.datasets_);
+    groups_ = std::move(other.groups_);
+  }
+  return *this;
+}
+
+void Snapshot::recycle() {
+  if (!pool_) return;
+  std::vector<HostBuffer> buffers;
+  buffers.reserve(records_.size());
+  for (auto& r : records_) buffers.push_back(std::move(r.bytes));
+  records_.clear();
+  pool_->replace(std::move(buffers));
+}
+
 void Snapshot::claim_path(const std::string& path) {
   check_record_path(path);
   HARVEST_REQUIRE(!datasets_.count(path), Usage, "checkpoint record '", path, "' added twice");
@@ -62,7 +86,7 @@ void Snapshot::claim_path(const std::string& path) {
 std::byte* Snapshot::add(const std::string& path, DType dtype, const std::vector<int64_t>& shape) {
   const std::size_t nbytes = record_nbytes(path, dtype, shape);
   claim_path(path);
-  records_.push_back(Record{path, dtype, shape, HostBuffer(nbytes)});
+  records_.push_back(Record{path, dtype, shape, pool_ ? pool_->take(nbytes) : HostBuffer(nbytes)});
   return records_.back().bytes.data();
 }
 
@@ -70,7 +94,9 @@ void Snapshot::add_copy(const std::string& path, DType dtype, const std::vector<
                         const void* src) {
   const std::size_t nbytes = record_nbytes(path, dtype, shape);
   claim_path(path);
-  records_.push_back(Record{path, dtype, shape, HostBuffer::copy_of(src, nbytes)});
+  HostBuffer bytes = pool_ ? pool_->take(nbytes) : HostBuffer(nbytes);
+  if (nbytes) std::memcpy(bytes.data(), src, nbytes);
+  records_.push_back(Record{path, dtype, shape, std::move(bytes)});
 }
 
 void Snapshot::add_blob(const std::string& path, std::string_view bytes) {

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "checkpoint/buffer_pool.hpp"
 #include "checkpoint/dtype.hpp"
 #include "checkpoint/host_buffer.hpp"
 
@@ -50,6 +52,15 @@ void check_record_path(const std::string& path);
 
 class Snapshot {
  public:
+  Snapshot() = default;
+  // Draws record storage from `pool` and hands it back when destroyed (CheckpointSaver::snapshot()).
+  explicit Snapshot(std::shared_ptr<BufferPool> pool) : pool_(std::move(pool)) {}
+  ~Snapshot();
+  Snapshot(Snapshot&&) noexcept = default;
+  Snapshot& operator=(Snapshot&&) noexcept;
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
   CheckpointMeta meta;
 
   // Adds a record and returns its uninitialised storage for the caller to fill (one copy from the
@@ -74,6 +85,8 @@ class Snapshot {
  private:
   // Registers the path: throws Usage on a bad path, a duplicate, or a group/dataset clash.
   void claim_path(const std::string& path);
+  void recycle();
+  std::shared_ptr<BufferPool> pool_;
   std::vector<Record> records_;
   std::set<std::string> datasets_;
   std::set<std::string> groups_;

@@ -2,6 +2,8 @@
 // reported and the next save retries.
 #include <catch2/catch.hpp>
 
+#include <cstring>
+
 #include "checkpoint/commit.hpp"
 #include "checkpoint/reader.hpp"
 #include "checkpoint/saver.hpp"
@@ -79,4 +81,30 @@ TEST_CASE("multi-rank parts are reported, not committed, by the saver", "[checkp
   write_part(test::make_snapshot(7, 0, 2), dir.path());
   commit_checkpoint(dir.path(), 7, 2);
   CHECK(resolve_latest(dir.path())->checkpoint.world_size == 2);
+}
+
+TEST_CASE("the saver recycles snapshot buffers so the blocking copy needs no fresh memory", "[checkpoint][saver]") {
+  ScratchDir dir("saverpool");
+  SaverOptions options;
+  options.dir = dir.path();
+  CheckpointSaver saver(options);
+  Snapshot first = saver.snapshot();
+  first.meta.step = 1;
+  std::byte* storage = first.add("model/w", DType::F32, {1024});
+  test::fill_random(storage, 4096, 1);
+  saver.save(std::move(first));
+  REQUIRE(saver.wait()->ok);
+  Snapshot second = saver.snapshot();
+  second.meta.step = 2;
+  CHECK(second.add("model/w", DType::F32, {1024}) == storage);  // the same memory, already mapped
+  CHECK(second.add("model/v", DType::F32, {1024}) != storage);
+  test::fill_random(second.records()[0].bytes.data(), 4096, 2);
+  test::fill_random(second.records()[1].bytes.data(), 4096, 3);
+  saver.save(std::move(second));
+  REQUIRE(saver.wait()->ok);
+  const CheckpointReader reader(part_path(dir.path(), 2, 0, 1));
+  const HostBuffer w = reader.read("model/w");
+  std::vector<std::byte> expected(4096);
+  test::fill_random(expected.data(), expected.size(), 2);
+  CHECK(std::memcmp(w.data(), expected.data(), 4096) == 0);
 }

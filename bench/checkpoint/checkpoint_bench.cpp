@@ -1,0 +1,199 @@
+#include "bench/checkpoint/checkpoint_bench.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "checkpoint/commit.hpp"
+#include "checkpoint/reader.hpp"
+#include "checkpoint/saver.hpp"
+#include "checkpoint/writer.hpp"
+#include "core/check_sys.hpp"
+#include "core/error.hpp"
+#include "core/time.hpp"
+
+namespace harvest::bench {
+
+namespace fs = std::filesystem;
+using checkpoint::DType;
+using checkpoint::HostBuffer;
+using checkpoint::Snapshot;
+
+namespace {
+
+// "Model" tensors the benchmark snapshots from: a ViT-like mix of a few large and many small
+// float32 tensors with incompressible (random) content.
+struct FakeModel {
+  std::vector<std::string> names;
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<HostBuffer> tensors;
+  std::size_t bytes = 0;
+};
+
+FakeModel make_model(int64_t size_mb) {
+  FakeModel m;
+  const std::size_t total = static_cast<std::size_t>(size_mb) << 20;
+  std::mt19937_64 rng(5);
+  int index = 0;
+  while (m.bytes < total) {
+    // Alternate a big matrix (~1/24 of the total) with a handful of small vectors (norms, biases).
+    const bool big = index % 6 == 0;
+    std::size_t n = big ? std::max<std::size_t>(total / 24, 4096) : 4096 * (1 + index % 5);
+    n = std::min(n, total - m.bytes);
+    n -= n % 4;
+    if (n == 0) break;
+    m.names.push_back("model/blocks/" + std::to_string(index / 6) + "/param" + std::to_string(index % 6));
+    m.shapes.push_back({static_cast<int64_t>(n / 4)});
+    HostBuffer b(n);
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
+      const uint64_t v = rng();
+      std::memcpy(b.data() + i, &v, 8);
+    }
+    m.tensors.push_back(std::move(b));
+    m.bytes += n;
+    ++index;
+  }
+  return m;
+}
+
+// The blocking part of a save: copy every tensor into host memory owned by the snapshot.
+Snapshot snapshot_of(const FakeModel& m, int64_t step, Snapshot s = Snapshot()) {
+  s.meta.step = step;
+  s.meta.torch_version = "bench";
+  for (std::size_t i = 0; i < m.tensors.size(); ++i)
+    std::memcpy(s.add(m.names[i], DType::F32, m.shapes[i]), m.tensors[i].data(), m.tensors[i].size());
+  return s;
+}
+
+double raw_write(const FakeModel& m, const fs::path& file) {
+  const Stopwatch watch;
+  const int fd = check_sys(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open", file.string());
+  for (const auto& t : m.tensors) {
+    std::size_t done = 0;
+    while (done < t.size()) {
+      const ssize_t n = ::write(fd, t.data() + done, t.size() - done);
+      check_sys(n, "write", file.string());
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  check_sys(::fsync(fd), "fsync", file.string());
+  ::close(fd);
+  return watch.seconds();
+}
+
+// Drops the file's (clean, fsync'd) pages from the page cache so the load reads the disk.
+void evict(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+}
+
+}  // namespace
+
+nlohmann::json run_checkpoint_bench(const CheckpointBenchOptions& options) {
+  HARVEST_REQUIRE(options.size_mb >= 1 && options.size_mb <= (1 << 20), Usage, "--size-mb must be in [1, 1048576]");
+  HARVEST_REQUIRE(options.reps >= 1 && options.reps <= 100, Usage, "--reps must be in [1, 100]");
+  const fs::path dir = (options.dir.empty() ? fs::temp_directory_path() : options.dir) /
+                       ("harvest-bench-checkpoint-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  checkpoint::WriteOptions write;
+  write.compression = checkpoint::parse_compression(options.compression);
+
+  const FakeModel model = make_model(options.size_mb);
+  // Savers as a training run has them: long-lived, so from the second save on the snapshot copy
+  // lands in the previous save's (recycled) buffers. The first save of each is a warm-up whose
+  // blocking time is reported separately (cold: fresh memory).
+  auto make_saver = [&](bool async) {
+    checkpoint::SaverOptions saver_options;
+    saver_options.dir = dir / (async ? "async" : "sync");
+    saver_options.async = async;
+    saver_options.write = write;
+    saver_options.retention = {1, 0};
+    return std::make_unique<checkpoint::CheckpointSaver>(saver_options);
+  };
+  const auto sync_saver = make_saver(false);
+  const auto async_saver = make_saver(true);
+  double async_block_cold = 0.0;
+  for (const bool async : {false, true}) {
+    checkpoint::CheckpointSaver& saver = async ? *async_saver : *sync_saver;
+    const Stopwatch watch;
+    saver.save(snapshot_of(model, 0, saver.snapshot()));
+    if (async) async_block_cold = watch.seconds();
+    saver.wait();
+  }
+  const double gb = static_cast<double>(model.bytes) / 1e9;
+  std::vector<double> raw_s, save_s, load_s, sync_block_s, async_block_s, async_total_s;
+  for (int64_t rep = 0; rep < options.reps; ++rep) {
+    // Interleaved: raw, save, load, sync saver, async saver; each rep writes fresh files.
+    const fs::path raw_file = dir / "raw.bin";
+    raw_s.push_back(raw_write(model, raw_file));
+    fs::remove(raw_file);
+
+    const fs::path file = dir / "bench.h5";
+    {
+      const Snapshot s = snapshot_of(model, rep);
+      const Stopwatch watch;
+      checkpoint::write_checkpoint_file(s, file, write);
+      save_s.push_back(watch.seconds());
+    }
+    evict(file);
+    {
+      const Stopwatch watch;
+      const checkpoint::CheckpointReader reader(file);
+      const Snapshot back = reader.read_all();
+      load_s.push_back(watch.seconds());
+      HARVEST_ASSERT(back.total_bytes() == model.bytes, "loaded ", back.total_bytes(), " of ", model.bytes, " bytes");
+    }
+    fs::remove(file);
+
+    for (const bool async : {false, true}) {
+      checkpoint::CheckpointSaver& saver = async ? *async_saver : *sync_saver;
+      const Stopwatch watch;
+      saver.save(snapshot_of(model, rep + 1, saver.snapshot()));  // what a training step waits for
+      const double blocked = watch.seconds();
+      const auto status = saver.wait();
+      HARVEST_REQUIRE(status && status->ok, Runtime, "checkpoint save failed: ", status ? status->error : "no status");
+      (async ? async_block_s : sync_block_s).push_back(blocked);
+      if (async) async_total_s.push_back(watch.seconds());
+    }
+    std::fprintf(stderr,
+                 "rep %lld: raw write %.3f s (%.2f GB/s), save %.3f s (%.2f GB/s), load %.3f s (%.2f GB/s), "
+                 "sync save blocks %.3f s, async save blocks %.3f s (done after %.3f s)\n",
+                 static_cast<long long>(rep), raw_s.back(), gb / raw_s.back(), save_s.back(), gb / save_s.back(),
+                 load_s.back(), gb / load_s.back(), sync_block_s.back(), async_block_s.back(), async_total_s.back());
+  }
+  fs::remove_all(dir);
+
+  const double raw = median(raw_s), save = median(save_s), load = median(load_s);
+  const double sync_block = median(sync_block_s), async_block = median(async_block_s);
+  return nlohmann::json{{"bench", "checkpoint"},
+                        {"size_mb", options.size_mb},
+                        {"bytes", model.bytes},
+                        {"tensors", model.tensors.size()},
+                        {"reps", options.reps},
+                        {"compression", options.compression},
+                        {"raw_write_gbps", gb / raw},
+                        {"save_gbps", gb / save},
+                        {"save_vs_raw", raw / save},
+                        {"load_gbps", gb / load},
+                        {"sync_save_s", sync_block},
+                        {"async_block_s", async_block},
+                        {"async_total_s", median(async_total_s)},
+                        {"async_block_cold_s", async_block_cold},
+                        {"async_block_ratio", async_block / sync_block}};
+}
+
+}  // namespace harvest::bench
