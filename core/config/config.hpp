@@ -106,6 +106,9 @@ struct CoordinatorConfig {
   std::string curve_client_public;
   std::string curve_client_secret;
   std::string journal;  // empty: <run_dir>/journal.log
+  double rendezvous_wait_s = 2.0;   // wait this long for a replacement worker before shrinking
+  double reattach_grace_s = 5.0;    // after a restart, journal members must heartbeat within this
+  std::string curve_authorized_keys;  // file of allowed client public keys (Z85, one per line)
 };
 
 struct LoggingConfig {

@@ -172,6 +172,12 @@ Section coordinator_section() {
       .text("curve_client_public", &CoordinatorConfig::curve_client_public, {}, "CURVE: this peer's public key file.")
       .text("curve_client_secret", &CoordinatorConfig::curve_client_secret, {}, "CURVE: this peer's secret key file.")
       .text("journal", &CoordinatorConfig::journal, {}, "Job journal; empty: <logging.run_dir>/journal.log.")
+      .real("rendezvous_wait_s", &CoordinatorConfig::rendezvous_wait_s, closed(0, 3600),
+            "After a worker is lost: wait this long for a replacement before re-forming with fewer workers (within dist.min_workers).")
+      .real("reattach_grace_s", &CoordinatorConfig::reattach_grace_s, closed(0, 3600),
+            "A restarted coordinator waits this long for the journal's live members to reattach before declaring them lost.")
+      .text("curve_authorized_keys", &CoordinatorConfig::curve_authorized_keys, {},
+            "CURVE: file of client public keys (Z85, one per line) allowed to connect; empty: any client holding the server's public key.")
       .build();
 }
 

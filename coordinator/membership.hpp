@@ -1,0 +1,63 @@
+// MembershipActor: who is in the job. Registers peers, answers heartbeats, detects failures
+// (miss_limit missed heartbeats; a running worker with no step progress for step_deadline;
+// journal members that do not reattach after a coordinator restart) and answers status
+// requests. Every join and loss goes to the journal and to the rendezvous, scheduler and
+// committer actors as memberJoined / memberLost / memberReattached.
+#pragma once
+
+#include <map>
+#include <optional>
+
+#include "coordinator/journal.hpp"
+#include "coordinator/settings.hpp"
+#include "core/time.hpp"
+
+namespace harvest::coord {
+
+class MembershipActor : public Actor {
+ public:
+  MembershipActor(ZmqContext& ctx, const CoordinatorSettings& settings, const JobState& replayed,
+                  uint64_t incarnation);
+  ~MembershipActor() override { stop(); }  // before the members the loop uses go away
+
+ protected:
+  void handle(const std::string& from, const InMessage& message) override;
+  void on_tick() override;
+
+ private:
+  struct Member {
+    JournalMember info;
+    proto::MemberState reported = proto::MemberState::REGISTERED;
+    bool lost = false;
+    bool reattaching = false;
+    int32_t rank = -1;
+    uint64_t generation = 0;
+    uint64_t step = 0;
+    double samples_per_sec = 0;
+    Clock::time_point last_seen;
+    Clock::time_point last_progress;
+  };
+
+  void handle_register(const std::string& from, proto::Register::Reader reg);
+  void handle_heartbeat(const std::string& from, proto::Heartbeat::Reader hb);
+  void handle_step_report(const std::string& from, proto::StepReport::Reader report);
+  void handle_status(const std::string& from);
+  void declare_lost(Member& member, const std::string& reason);
+  // The member a wire message names, after checking it comes from that member's connection;
+  // answers Error(unknownMember) and returns null when it does not.
+  Member* live_member(const std::string& from, uint64_t member_id);
+  void send_assign(const Member& member);
+  void broadcast_event(Body::Which kind, const Member& member, const std::string& reason);
+
+  CoordinatorSettings settings_;
+  uint64_t incarnation_;
+  Stopwatch uptime_;
+  std::map<uint64_t, Member> members_;
+  uint64_t next_member_id_;
+  uint64_t generation_;
+  uint32_t world_size_ = 0;
+  uint64_t last_checkpoint_step_ = 0;
+  std::string last_checkpoint_path_;
+};
+
+}  // namespace harvest::coord

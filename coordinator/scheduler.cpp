@@ -1,0 +1,119 @@
+#include "coordinator/scheduler.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace harvest::coord {
+namespace {
+
+JournalMember from_event(proto::MemberEvent::Reader e) {
+  JournalMember m;
+  m.member_id = e.getMemberId();
+  m.role = e.getRole();
+  m.data_endpoint = e.getDataEndpoint();
+  m.routing_id.assign(reinterpret_cast<const char*>(e.getRoutingId().begin()), e.getRoutingId().size());
+  return m;
+}
+
+}  // namespace
+
+SchedulerActor::SchedulerActor(ZmqContext& ctx, const CoordinatorSettings& settings, const JobState& replayed)
+    : Actor(ctx, actors::kScheduler, settings.heartbeat, {actors::kGateway}),
+      generation_(replayed.generation),
+      ranks_(replayed.ranks),
+      resume_(replayed.last_commit) {
+  for (const auto& [id, m] : replayed.members) (m.role == proto::Role::LOADER ? loaders_ : workers_)[id] = m;
+}
+
+void SchedulerActor::handle(const std::string& from, const InMessage& message) {
+  const auto body = message.body();
+  switch (message.which()) {
+    case Body::MEMBER_JOINED: {
+      const JournalMember m = from_event(body.getMemberJoined());
+      if (m.role == proto::Role::LOADER) {
+        loaders_[m.member_id] = m;
+        replan();
+      } else if (m.role == proto::Role::WORKER) {
+        workers_[m.member_id] = m;
+      }
+      return;
+    }
+    case Body::MEMBER_REATTACHED: {
+      const JournalMember m = from_event(body.getMemberReattached());
+      for (auto* group : {&loaders_, &workers_}) {
+        auto it = group->find(m.member_id);
+        if (it != group->end()) it->second.routing_id = m.routing_id;
+      }
+      return;
+    }
+    case Body::MEMBER_LOST: {
+      const uint64_t id = body.getMemberLost().getMemberId();
+      workers_.erase(id);
+      // A lost loader's workers get the remaining loaders until its replacement registers.
+      if (loaders_.erase(id) > 0) replan();
+      return;
+    }
+    case Body::GENERATION_FORMED: {
+      const auto g = body.getGenerationFormed();
+      generation_ = g.getGeneration();
+      ranks_ = to_vector(g.getMemberIds());
+      replan();
+      return;
+    }
+    case Body::ABORT:
+      generation_ = body.getAbort().getGeneration();
+      ranks_.clear();
+      return;
+    case Body::CHECKPOINT_COMMIT: {
+      const auto c = body.getCheckpointCommit();
+      resume_ = JournalCommit{c.getGeneration(), c.getStep(), c.getPath(), c.getEpoch(), c.getDataCursor()};
+      return;
+    }
+    default:
+      fail(ErrorKind::Internal, "scheduler does not handle ", body_name(message.which()));
+  }
+}
+
+void SchedulerActor::replan() {
+  if (ranks_.empty()) return;  // no group yet: loaders wait for the next generation's plan
+  const uint32_t world = static_cast<uint32_t>(ranks_.size());
+  std::vector<std::vector<uint64_t>> feeders(world);
+  uint32_t index = 0;
+  const uint32_t count = static_cast<uint32_t>(loaders_.size());
+  for (const auto& [id, loader] : loaders_) {
+    const uint32_t rank = index % world;
+    feeders[rank].push_back(id);
+    auto worker = workers_.find(ranks_[rank]);
+    OutMessage out;
+    auto plan = out.body().initShardPlan();
+    plan.setGeneration(generation_);
+    plan.setEpoch(resume_.epoch);
+    plan.setCursor(resume_.data_cursor);
+    plan.setLoaderIndex(index);
+    plan.setLoaderCount(count);
+    plan.setWorkerRank(static_cast<int32_t>(rank));
+    plan.setWorldSize(world);
+    plan.setWorkerEndpoint(worker != workers_.end() ? worker->second.data_endpoint : std::string());
+    send_to_peer(loader.routing_id, out.bytes());
+    ++index;
+  }
+  for (uint32_t rank = 0; rank < world; ++rank) {
+    auto worker = workers_.find(ranks_[rank]);
+    if (worker == workers_.end()) continue;
+    OutMessage out;
+    auto plan = out.body().initShardPlan();
+    plan.setGeneration(generation_);
+    plan.setEpoch(resume_.epoch);
+    plan.setCursor(resume_.data_cursor);
+    plan.setLoaderCount(count);
+    plan.setWorkerRank(static_cast<int32_t>(rank));
+    plan.setWorldSize(world);
+    plan.setWorkerEndpoint(worker->second.data_endpoint);
+    auto ids = plan.initLoaderMemberIds(static_cast<unsigned>(feeders[rank].size()));
+    for (size_t i = 0; i < feeders[rank].size(); ++i) ids.set(static_cast<unsigned>(i), feeders[rank][i]);
+    send_to_peer(worker->second.routing_id, out.bytes());
+  }
+  spdlog::info("shard plan for generation {}: {} loader(s) over {} worker(s), cursor {} (epoch {})", generation_, count,
+               world, resume_.data_cursor, resume_.epoch);
+}
+
+}  // namespace harvest::coord

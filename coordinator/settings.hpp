@@ -1,0 +1,37 @@
+// The coordinator's resolved settings, taken from [coordinator] and [dist] once at start-up.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "core/config/config.hpp"
+
+namespace harvest::coord {
+
+struct CoordinatorSettings {
+  std::string address;
+  std::chrono::milliseconds heartbeat{100};
+  int64_t miss_limit = 5;
+  std::chrono::milliseconds step_deadline{300000};
+  std::chrono::milliseconds rendezvous_wait{2000};   // wait for a replacement before shrinking
+  std::chrono::milliseconds rendezvous_timeout{60000};  // rank 0 must offer backend info by then
+  std::chrono::milliseconds reattach_grace{5000};    // journal members must heartbeat by then
+  size_t max_message_bytes = 64u << 20;
+  std::string journal;
+  int64_t world_size = 1;
+  int64_t min_workers = 1;
+  int64_t max_workers = 1;
+  // CURVE: key file paths (empty: plain TCP) and the allow-list of client public keys.
+  std::string curve_server_public;
+  std::string curve_server_secret;
+  std::string curve_authorized_keys;
+
+  std::chrono::milliseconds lost_after() const { return heartbeat * miss_limit; }
+};
+
+// Resolves defaults that depend on other sections (journal under logging.run_dir, elastic
+// bounds from dist.world_size) and checks cross-field rules; throws Config naming the keys.
+CoordinatorSettings coordinator_settings(const Config& config);
+
+}  // namespace harvest::coord

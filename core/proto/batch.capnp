@@ -1,0 +1,43 @@
+# The loader -> worker data plane. One batch is one ZeroMQ multipart message:
+#   [BatchHeader (Cap'n Proto)] [one raw frame per tensor in `tensors`, in order]
+# Frames are raw little-endian bytes (uint8 clips [B,T,H,W,3], int32 token ids [B,L], ...),
+# described by the header so the worker can wrap them without copying. Same versioning rules as
+# protocol.capnp.
+@0xba1d50d21e5144fa;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("harvest::proto");
+
+const batchVersion :UInt16 = 1;
+
+enum DType {
+  uint8 @0;
+  int32 @1;
+  int64 @2;
+  float32 @3;
+  bfloat16 @4;
+}
+
+struct TensorDesc {
+  name @0 :Text;              # "frames", "tokens", ...
+  dtype @1 :DType;
+  shape @2 :List(UInt64);
+}
+
+struct BadSample {
+  sampleId @0 :UInt64;
+  reason @1 :Text;
+}
+
+struct BatchHeader {
+  version @0 :UInt16;
+  generation @1 :UInt64;      # shard plan generation this batch belongs to
+  globalIndex @2 :UInt64;     # batch number in the run (the worker checks it for gaps/duplicates)
+  epoch @3 :UInt64;
+  cursor @4 :UInt64;          # global sample index of the first sample
+  loaderIndex @5 :UInt32;
+  sampleIds @6 :List(UInt64); # manifest rows, one per clip in the batch
+  tensors @7 :List(TensorDesc);
+  badSamples @8 :List(BadSample);  # skipped by rule while filling this batch (counted and logged)
+  badSampleCount @9 :UInt32;
+}

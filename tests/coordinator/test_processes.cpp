@@ -1,0 +1,185 @@
+// Real processes over loopback: a coordinator and fake workers/loaders (coordinator_test_node).
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <set>
+#include <sstream>
+
+#include "cluster.hpp"
+
+using namespace harvest;
+using namespace harvest::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// "rendezvous <gen> ..." lines of a peer's output, as (rank, digest) for generation `g`.
+std::set<std::string> backend_digests(const std::string& output, uint64_t g) {
+  std::set<std::string> digests;
+  std::istringstream in(output);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string kind, digest;
+    uint64_t gen = 0;
+    int rank = 0;
+    unsigned world = 0;
+    if (words >> kind >> gen >> rank >> world >> digest && kind == "rendezvous" && gen == g) digests.insert(digest);
+  }
+  return digests;
+}
+
+proto::MemberState state_of_pid(proto::StatusReply::Reader s, pid_t pid) {
+  for (const auto m : s.getMembers())
+    if (m.getPid() == static_cast<uint32_t>(pid)) return m.getState();
+  return proto::MemberState::REGISTERED;
+}
+
+const std::vector<std::string> kElastic{"dist.world_size=3", "dist.min_workers=2", "dist.max_workers=3",
+                                        "coordinator.rendezvous_wait_s=0.3"};
+
+}  // namespace
+
+TEST_CASE("three workers and a loader form generation 1 around one backend id", "[coordinator]") {
+  Cluster cluster(kElastic);
+  cluster.start_coordinator();
+  for (const char* name : {"w0", "w1", "w2"}) cluster.start_peer(name, {"--role", "worker"});
+  cluster.start_peer("l0", {"--role", "loader"});
+  const auto formed = cluster.wait_for([](auto s) { return workers_running(s, 3, 1); }, 10s);
+  INFO(cluster.logs());
+  REQUIRE(formed);
+
+  SECTION("every rank received the same 128-byte id that rank 0 offered, and distinct ranks") {
+    std::set<std::string> all;
+    for (const char* name : {"w0", "w1", "w2"}) {
+      const auto d = backend_digests(cluster.peer(name).output(), 1);
+      REQUIRE(d.size() == 1);
+      all.insert(*d.begin());
+    }
+    CHECK(all.size() == 1);
+    auto s = cluster.status();
+    REQUIRE(s);
+    std::set<int> ranks;
+    for (const auto m : (*s)->body().getStatusReply().getMembers())
+      if (m.getRole() == proto::Role::WORKER) ranks.insert(m.getRank());
+    CHECK(ranks == std::set<int>{0, 1, 2});
+  }
+  SECTION("the loader got a shard plan naming its worker") {
+    const auto ok = cluster.wait_for(
+        [](auto s) { return count_members(s, proto::Role::LOADER, proto::MemberState::RUNNING) == 1; }, 5s);
+    CHECK(ok);
+    CHECK(cluster.peer("l0").output().find("plan 1 0 1") != std::string::npos);
+  }
+}
+
+TEST_CASE("SIGKILL of a worker is detected in under a second and survivors re-form", "[coordinator]") {
+  Cluster cluster(kElastic);
+  cluster.start_coordinator();
+  for (const char* name : {"w0", "w1", "w2"}) cluster.start_peer(name, {"--role", "worker"});
+  REQUIRE(cluster.wait_for([](auto s) { return workers_running(s, 3, 1); }, 10s));
+
+  const pid_t victim = cluster.peer("w1").pid();
+  const Stopwatch since_kill;
+  cluster.peer("w1").kill(SIGKILL);
+  const auto detected = cluster.wait_for(
+      [victim](auto s) { return state_of_pid(s, victim) == proto::MemberState::LOST && s.getGeneration() >= 2; },
+      5s);
+  const double detect_ms = since_kill.seconds() * 1000.0;
+  INFO(cluster.logs());
+  REQUIRE(detected);
+  std::printf("[measure] worker SIGKILL -> lost + generation 2 announced: %.0f ms\n", detect_ms);
+  CHECK(detect_ms < 1000.0);
+
+  SECTION("with no replacement, the two survivors run generation 2 (dist.min_workers = 2)") {
+    const auto recovered = cluster.wait_for([](auto s) { return workers_running(s, 2, 2); }, 5s);
+    REQUIRE(recovered);
+    std::printf("[measure] worker SIGKILL -> 2 survivors running generation 2: %.0f ms\n",
+                since_kill.seconds() * 1000.0);
+    // Survivors were told to abort before the new generation formed.
+    CHECK(cluster.peer("w0").output().find("abort 2 ") != std::string::npos);
+    CHECK(cluster.peer("w2").output().find("abort 2 ") != std::string::npos);
+  }
+  SECTION("a replacement that joins in time makes generation 2 full size again") {
+    cluster.start_peer("w3", {"--role", "worker"});
+    const auto recovered = cluster.wait_for(
+        [](auto s) { return s.getGeneration() >= 2 && workers_running(s, 3, s.getGeneration()); }, 10s);
+    REQUIRE(recovered);
+    std::printf("[measure] worker SIGKILL -> 3 workers (with replacement) running again: %.0f ms\n",
+                since_kill.seconds() * 1000.0);
+  }
+}
+
+TEST_CASE("a hung worker (heartbeats, no step progress) is caught by the step deadline", "[coordinator]") {
+  std::vector<std::string> sets = kElastic;
+  sets.push_back("coordinator.step_deadline_s=0.5");
+  Cluster cluster(sets);
+  cluster.start_coordinator();
+  cluster.start_peer("w0", {"--role", "worker"});
+  cluster.start_peer("w1", {"--role", "worker"});
+  cluster.start_peer("hung", {"--role", "worker", "--hang-after", "10"});
+  const auto lost = cluster.wait_for(
+      [&](auto s) { return state_of_pid(s, cluster.peer("hung").pid()) == proto::MemberState::LOST; }, 10s);
+  INFO(cluster.logs());
+  REQUIRE(lost);
+  // The hung process was told to shut down; the others run a new generation without it.
+  CHECK(cluster.peer("hung").wait(3s) == std::optional<int>(3));
+  CHECK(cluster.wait_for([](auto s) { return s.getGeneration() >= 2 && workers_running(s, 2, s.getGeneration()); },
+                         5s));
+}
+
+TEST_CASE("two-phase checkpoint: committed only when every rank acked, survives in status", "[coordinator]") {
+  Cluster cluster({"dist.world_size=2"});
+  cluster.start_coordinator();
+  cluster.start_peer("w0", {"--role", "worker", "--ckpt-every", "20", "--step-ms", "10"});
+  cluster.start_peer("w1", {"--role", "worker", "--ckpt-every", "20", "--step-ms", "10"});
+  const auto committed = cluster.wait_for([](auto s) { return s.getLastCheckpointStep() >= 40; }, 10s);
+  INFO(cluster.logs());
+  REQUIRE(committed);
+  CHECK(cluster.peer("w0").output().find("commit 20") != std::string::npos);
+  CHECK(cluster.peer("w1").output().find("commit 20") != std::string::npos);
+}
+
+TEST_CASE("coordinator SIGKILL + restart replays the journal and live peers reattach", "[coordinator]") {
+  Cluster cluster(
+      {"dist.world_size=3", "dist.min_workers=2", "coordinator.reattach_grace_s=3",
+       "coordinator.rendezvous_wait_s=0.3"});
+  cluster.start_coordinator();
+  for (const char* name : {"w0", "w1", "w2"}) cluster.start_peer(name, {"--role", "worker", "--ckpt-every", "50"});
+  cluster.start_peer("l0", {"--role", "loader"});
+  REQUIRE(cluster.wait_for([](auto s) { return workers_running(s, 3, 1) && s.getLastCheckpointStep() >= 50; }, 15s));
+  auto before = cluster.status();
+  REQUIRE(before);
+  std::map<uint32_t, uint64_t> ids_before;  // pid -> member id
+  for (const auto m : (*before)->body().getStatusReply().getMembers()) ids_before[m.getPid()] = m.getMemberId();
+  const uint64_t incarnation_before = (*before)->body().getStatusReply().getIncarnation();
+
+  cluster.coordinator().kill(SIGKILL);
+  REQUIRE(cluster.coordinator().wait(5s));
+  std::this_thread::sleep_for(700ms);  // peers notice the silence and start reconnecting
+  const Stopwatch since_restart;
+  cluster.start_coordinator();
+  const auto reattached = cluster.wait_for(
+      [&](auto s) {
+        size_t back = 0;
+        for (const auto m : s.getMembers())
+          if (m.getState() == proto::MemberState::RUNNING && ids_before[m.getPid()] == m.getMemberId()) ++back;
+        return s.getIncarnation() != incarnation_before && back == 4;
+      },
+      10s);
+  INFO(cluster.logs());
+  REQUIRE(reattached);
+  std::printf("[measure] coordinator restart -> all 4 peers reattached: %.0f ms\n", since_restart.seconds() * 1000.0);
+  auto after = cluster.status();
+  REQUIRE(after);
+  const auto s = (*after)->body().getStatusReply();
+  SECTION("the job is the same: generation 1, same ranks, last commit kept, no new members") {
+    CHECK(s.getGeneration() == 1);
+    CHECK(s.getWorldSize() == 3);
+    CHECK(s.getLastCheckpointStep() >= 50);
+    CHECK(s.getMembers().size() == 4);
+  }
+  SECTION("failure detection still works after the restart") {
+    cluster.peer("w2").kill(SIGKILL);
+    CHECK(cluster.wait_for([](auto st) { return st.getGeneration() == 2 && workers_running(st, 2, 2); }, 5s));
+  }
+}
