@@ -99,7 +99,7 @@ class VideoEncoder(nn.Module):
         n, w = x.shape[1], x.shape[2]
         x = (x.view(b, t, n, w) + self.temporal(t)[:, None, :]).reshape(b, t * n, w)
         if keep is not None:
-            x = torch.stack([x[i, keep[i]] for i in range(b)])
+            x = torch.gather(x, 1, keep[:, :, None].expand(-1, -1, w))
         return self._encode(x)
 
     def encode_image(self, images):
@@ -126,7 +126,7 @@ class TextEncoder(nn.Module):
         x = x + self.positional_embedding[:L]
         causal = torch.full((L, L), float("-inf")).triu(1)
         x = self.ln_final(self.transformer(x, causal))
-        eot = torch.tensor([row.tolist().index(self.eot_id) for row in ids])
+        eot = (ids == self.eot_id).int().argmax(dim=1)  # first EOT
         return x[torch.arange(ids.shape[0]), eot] @ self.text_projection, x, eot
 
 
@@ -179,14 +179,17 @@ class VideoTextModel(nn.Module):
     def losses(self, video, ids, keep, masked_ids, masked, targets, vtc_weight=1.0, mlm_weight=1.0):
         """Returns (total, vtc, mlm, video_embedding, text_embedding) for one worker."""
         v_emb, v_tokens = self.visual(video, keep)
-        t_emb, _, _ = self.text(ids)
+        # Both text passes (unmasked for VTC, masked for MLM) in one batch.
+        b = ids.shape[0]
+        t_all, tokens_all, eot_all = self.text(torch.cat([ids, masked_ids]),
+                                               torch.cat([torch.zeros_like(masked), masked]))
+        t_emb, m_tokens, m_eot = t_all[:b], tokens_all[b:], eot_all[b:]
         scale = self.logit_scale.exp().clamp(max=100.0)
         v = F.normalize(v_emb, dim=-1)
         t = F.normalize(t_emb, dim=-1)
         logits = scale * v @ t.t()
         labels = torch.arange(logits.shape[0])
         vtc = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
-        _, m_tokens, m_eot = self.text(masked_ids, masked)
         fused = self.fusion(m_tokens, m_eot, v_tokens)
         sel = targets != -100
         mlm_logits = self.fusion.predict(fused[sel], self.text.token_embedding.weight)
