@@ -14,7 +14,7 @@ PACKAGES=(
   # control plane, data, checkpoints
   libzmq3-dev libsodium-dev capnproto libcapnp-dev
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
-  libhdf5-dev libxxhash-dev libpcre2-dev
+  libhdf5-dev libxxhash-dev libpcre2-dev zlib1g-dev
   # Gloo headers for LibTorch's c10d ProcessGroupGloo (CPU collectives)
   libgloo-dev
   # independent references used by tests and bench/ only (never by the product at run time)
