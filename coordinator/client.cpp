@@ -224,6 +224,8 @@ void CoordinatorClient::loop() {
     auto next_beat = Clock::now();
     auto next_reconnect = Clock::now() + lost_after;
     auto backoff = options_.heartbeat;
+    std::deque<std::string> outgoing;
+    constexpr size_t kMaxBacklog = 1024;
     while (!stop_.load()) {
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_beat - Clock::now());
       const auto ready = poll_readable({dealer.get(), &commands}, std::max(wait, std::chrono::milliseconds(0)));
@@ -238,8 +240,12 @@ void CoordinatorClient::loop() {
         }
       } else if (ready && *ready == 1) {
         while (auto frames = commands.recv(std::chrono::milliseconds(0)))
-          if (frames->size() == 1) dealer->send(*frames);
+          if (frames->size() == 1) outgoing.push_back(std::move(frames->front()));
       }
+      // Owner messages (checkpoint acks, rendezvous offers) wait for the connection instead of
+      // being dropped; a bounded backlog keeps a long outage from growing memory.
+      while (!outgoing.empty() && dealer->send({outgoing.front()})) outgoing.pop_front();
+      while (outgoing.size() > kMaxBacklog) outgoing.pop_front();
       const auto now = Clock::now();
       if (now >= next_beat) {
         OutMessage out;
