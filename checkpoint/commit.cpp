@@ -159,8 +159,16 @@ std::optional<std::string> check_committed(const fs::path& dir, const CommittedC
     std::error_code ec;
     const auto size = fs::file_size(path, ec);
     if (ec) return cat(path.string(), ": ", ec.message());
-    if (size != part.bytes)
-      return cat(path.string(), ": ", size, " bytes on disk, ", part.bytes, " when committed (truncated or replaced)");
+    if (size != part.bytes) {
+      std::string detail;
+      try {
+        const CheckpointReader reader(path);
+      } catch (const Error& e) {
+        detail = cat(" (", e.what(), ")");  // for a truncated file: which dataset was cut
+      }
+      return cat(path.string(), ": ", size, " bytes on disk, ", part.bytes, " when committed: truncated or replaced",
+                 detail);
+    }
     try {
       const CheckpointReader reader(path);
       if (level == VerifyLevel::Full) {

@@ -90,6 +90,7 @@ TEST_CASE("resume falls back to the previous checkpoint when the latest is corru
     REQUIRE(resolved.has_value());
     CHECK(resolved->checkpoint.step == 100);
     CHECK_THAT(resolved->skipped.at(0), Catch::Contains("truncated"));
+    CHECK_THAT(resolved->skipped.at(0), Catch::Contains("' is cut (its data spans bytes"));
   }
   SECTION("missing part") {
     fs::remove(newest);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "checkpoint/commit.hpp"
+#include "checkpoint/from_config.hpp"
 #include "checkpoint/reader.hpp"
 #include "checkpoint/saver.hpp"
 #include "tests/checkpoint/helpers.hpp"
@@ -107,4 +108,31 @@ TEST_CASE("the saver recycles snapshot buffers so the blocking copy needs no fre
   std::vector<std::byte> expected(4096);
   test::fill_random(expected.data(), expected.size(), 2);
   CHECK(std::memcmp(w.data(), expected.data(), 4096) == 0);
+}
+
+TEST_CASE("the [checkpoint] section drives the saver and the resume decision", "[checkpoint][config]") {
+  ScratchDir dir("config");
+  harvest::Config config;
+  config.logging.run_dir = (dir.path() / "run").string();
+  CHECK(checkpoint_dir(config) == dir.path() / "run" / "checkpoints");
+  config.checkpoint.keep_last = 4;
+  config.checkpoint.keep_every = 1000;
+  config.checkpoint.compression = "gzip";
+  config.checkpoint.async = false;
+  const SaverOptions options = saver_options(config);
+  CHECK(options.retention.keep_last == 4);
+  CHECK(options.retention.keep_every == 1000);
+  CHECK(options.write.compression == Compression::Gzip);
+  CHECK_FALSE(options.async);
+
+  CHECK_FALSE(resolve_resume(config).has_value());  // auto, nothing saved yet: fresh start
+  write_part(test::make_snapshot(30), checkpoint_dir(config));
+  commit_checkpoint(checkpoint_dir(config), 30, 1);
+  CHECK(resolve_resume(config)->checkpoint.step == 30);
+  config.checkpoint.resume = "never";
+  CHECK_FALSE(resolve_resume(config).has_value());
+  config.checkpoint.resume = checkpoint_dir(config).string();
+  CHECK(resolve_resume(config)->checkpoint.step == 30);
+  config.checkpoint.resume = (dir.path() / "elsewhere").string();
+  CHECK_THROWS_WITH(resolve_resume(config), Catch::Contains("checkpoint.resume: " + config.checkpoint.resume));
 }
