@@ -46,16 +46,6 @@ void CheckpointCommitter::handle(const std::string& from, const InMessage& messa
       pending_.clear();
       return;
     case Body::CHECKPOINT_ACK: return handle_ack(from, body.getCheckpointAck());
-    case Body::CHECKPOINT_REQUEST: {
-      // From the coordinator's owner (graceful shutdown): forward to every rank.
-      OutMessage out;
-      auto req = out.body().initCheckpointRequest();
-      req.setGeneration(generation_);
-      req.setStep(body.getCheckpointRequest().getStep());
-      req.setFinal(body.getCheckpointRequest().getFinal());
-      broadcast(out.bytes());
-      return;
-    }
     case Body::JOURNAL_WRITTEN: {
       HARVEST_ASSERT(!awaiting_journal_.empty(), "journalWritten with no commit waiting for it");
       const JournalCommit c = awaiting_journal_.front();

@@ -5,8 +5,6 @@
 //            checkpointCommit is sent to every rank (rank 0 writes the commit marker).
 // A checkpoint is committed only if the journal says so: a crash between the phases leaves an
 // uncommitted checkpoint that resume ignores. Acks from older generations are rejected.
-// The committer also sends checkpointRequest (save at a given step) when asked for a final
-// checkpoint before a graceful shutdown.
 #pragma once
 
 #include <deque>

@@ -29,6 +29,14 @@ std::set<std::string> backend_digests(const std::string& output, uint64_t g) {
   return digests;
 }
 
+std::string last_line_starting(const std::string& output, const std::string& prefix) {
+  std::istringstream in(output);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (line.rfind(prefix, 0) == 0) last = line;
+  return last;
+}
+
 proto::MemberState state_of_pid(proto::StatusReply::Reader s, pid_t pid) {
   for (const auto m : s.getMembers())
     if (m.getPid() == static_cast<uint32_t>(pid)) return m.getState();
@@ -182,4 +190,41 @@ TEST_CASE("coordinator SIGKILL + restart replays the journal and live peers reat
     cluster.peer("w2").kill(SIGKILL);
     CHECK(cluster.wait_for([](auto st) { return st.getGeneration() == 2 && workers_running(st, 2, 2); }, 5s));
   }
+}
+
+TEST_CASE("SIGKILL of a loader: detected, its workers re-planned, the generation untouched", "[coordinator]") {
+  Cluster cluster({"dist.world_size=2"});
+  cluster.start_coordinator();
+  cluster.start_peer("w0", {"--role", "worker"});
+  cluster.start_peer("w1", {"--role", "worker"});
+  cluster.start_peer("l0", {"--role", "loader"});
+  cluster.start_peer("l1", {"--role", "loader"});
+  REQUIRE(cluster.wait_for(
+      [](auto s) {
+        return workers_running(s, 2, 1) && count_members(s, proto::Role::LOADER, proto::MemberState::RUNNING) == 2;
+      },
+      10s));
+  const std::string before = last_line_starting(cluster.peer("l0").output(), "plan ");
+  CHECK((before == "plan 1 0 2" || before == "plan 1 1 2"));  // one of two loaders, either rank
+  const Stopwatch since_kill;
+  cluster.peer("l1").kill(SIGKILL);
+  const auto lost = cluster.wait_for(
+      [](auto s) { return count_members(s, proto::Role::LOADER, proto::MemberState::LOST) == 1; }, 5s);
+  INFO(cluster.logs());
+  REQUIRE(lost);
+  std::printf("[measure] loader SIGKILL -> lost: %.0f ms\n", since_kill.seconds() * 1000.0);
+  CHECK(since_kill.seconds() < 1.0);
+  // The surviving loader now feeds alone (plan: generation 1, its worker, 1 loader in all).
+  const Deadline deadline(2s);
+  while (last_line_starting(cluster.peer("l0").output(), "plan ") != "plan 1 0 1" && !deadline.expired())
+    std::this_thread::sleep_for(20ms);
+  CHECK(last_line_starting(cluster.peer("l0").output(), "plan ") == "plan 1 0 1");
+  // A replacement loader is planned in; the workers never left generation 1.
+  cluster.start_peer("l2", {"--role", "loader"});
+  CHECK(cluster.wait_for(
+      [](auto s) {
+        return workers_running(s, 2, 1) && count_members(s, proto::Role::LOADER, proto::MemberState::RUNNING) == 2;
+      },
+      5s));
+  CHECK(cluster.peer("l2").output().find("plan 1 ") != std::string::npos);
 }
