@@ -1,0 +1,99 @@
+// harvest coordinator | status | keygen: the control plane's commands.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "coordinator/client.hpp"
+#include "coordinator/coordinator.hpp"
+#include "coordinator/curve.hpp"
+#include "coordinator/status.hpp"
+#include "core/log.hpp"
+
+namespace harvest::cli {
+namespace {
+
+// SIGINT/SIGTERM are blocked in every thread and taken by sigtimedwait on one thread that sets
+// `stop`: no signal handler and no global flag.
+class SignalWatcher {
+ public:
+  SignalWatcher() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);  // before any other thread exists: they inherit it
+    thread_ = std::thread([this] {
+      const timespec tick{0, 100 * 1000 * 1000};
+      while (!done_.load()) {
+        const int sig = sigtimedwait(&set_, nullptr, &tick);
+        if (sig > 0) stop_ = sig;
+      }
+    });
+  }
+  ~SignalWatcher() {
+    done_ = true;
+    thread_.join();
+    pthread_sigmask(SIG_UNBLOCK, &set_, nullptr);
+  }
+  const std::atomic<int>& stop() const { return stop_; }
+
+ private:
+  sigset_t set_;
+  std::atomic<int> stop_{0};
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+void add_coordinator_commands(CLI::App& app) {
+  auto coordinator_opts = std::make_shared<ConfigOptions>();
+  auto* coordinator = app.add_subcommand(
+      "coordinator", "Run the coordinator (membership, rendezvous, checkpoint commits) until SIGINT/SIGTERM");
+  coordinator_opts->add_to(*coordinator);
+  coordinator->callback([coordinator_opts] {
+    const Config config = coordinator_opts->load();
+    init_logging(LogIdentity{"coordinator", -1}, parse_log_level(config.logging.level, "logging.level"));
+    SignalWatcher signals;
+    coord::Coordinator node(coord::coordinator_settings(config));
+    const int rc = node.run(signals.stop());
+    if (rc != 0) fail(ErrorKind::Runtime, "coordinator stopped: an actor failed (see the log above)");
+  });
+
+  auto status_opts = std::make_shared<ConfigOptions>();
+  auto address = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto timeout_s = std::make_shared<double>(3.0);
+  auto* status = app.add_subcommand("status", "Show a running job: members, generation, step, throughput, checkpoint");
+  status->add_option("--coordinator", *address, "Coordinator endpoint (default: coordinator.address)");
+  status->add_flag("--json", *json, "Print JSON instead of a table");
+  status->add_option("--timeout", *timeout_s, "Seconds to wait for the reply")->capture_default_str();
+  status_opts->add_to(*status);
+  status->callback([status_opts, address, json, timeout_s] {
+    const Config config = status_opts->load();
+    const std::string endpoint = address->empty() ? config.coordinator.address : *address;
+    const auto reply = coord::query_status(
+        endpoint, coord::client_curve_keys(config),
+        std::chrono::milliseconds(static_cast<long long>(*timeout_s * 1000.0)));
+    HARVEST_REQUIRE(reply.has_value(), Runtime, "no status reply from ", endpoint, " within ", *timeout_s,
+                    " s (is the coordinator running there? with CURVE on, pass --config with the keys)");
+    const auto s = (*reply)->body().getStatusReply();
+    if (*json)
+      std::cout << coord::status_json(s).dump(2) << "\n";
+    else
+      std::cout << coord::status_text(s);
+  });
+
+  auto prefix = std::make_shared<std::string>();
+  auto* keygen = app.add_subcommand("keygen", "Create a CURVE key pair: PREFIX.public and PREFIX.secret (Z85)");
+  keygen->add_option("--out", *prefix, "Path prefix of the two key files")->required();
+  keygen->callback([prefix] {
+    coord::write_keypair(coord::generate_keypair(), *prefix);
+    std::cout << *prefix << ".public\n" << *prefix << ".secret\n";
+  });
+}
+
+}  // namespace harvest::cli
