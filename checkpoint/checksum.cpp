@@ -6,7 +6,9 @@
 
 namespace harvest::checkpoint {
 
-uint64_t checksum_bytes(const void* data, std::size_t size) { return XXH3_64bits(data, size); }
+uint64_t checksum_bytes(const void* data, std::size_t size) {
+  return XXH3_64bits(data, size);
+}
 
 std::string checksum_text(uint64_t checksum) {
   char buf[40];

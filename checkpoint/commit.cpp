@@ -1,9 +1,9 @@
 #include "checkpoint/commit.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "checkpoint/durable_file.hpp"
 #include "checkpoint/reader.hpp"
@@ -31,8 +31,8 @@ void create_folder_durably(const fs::path& folder) {
   create_folder_durably(folder.parent_path());
   std::error_code ec;
   fs::create_directory(folder, ec);
-  HARVEST_REQUIRE(!ec || fs::is_directory(folder), Runtime, "cannot create checkpoint folder ", folder.string(),
-                  ": ", ec.message());
+  HARVEST_REQUIRE(!ec || fs::is_directory(folder), Runtime, "cannot create checkpoint folder ",
+                  folder.string(), ": ", ec.message());
   fsync_dir(folder.parent_path());
 }
 }  // namespace
@@ -43,7 +43,9 @@ std::string checkpoint_name(int64_t step) {
   return buf;
 }
 
-fs::path checkpoint_folder(const fs::path& dir, int64_t step) { return dir / checkpoint_name(step); }
+fs::path checkpoint_folder(const fs::path& dir, int64_t step) {
+  return dir / checkpoint_name(step);
+}
 
 fs::path part_path(const fs::path& dir, int64_t step, int64_t rank, int64_t world_size) {
   return checkpoint_folder(dir, step) / part_name(rank, world_size);
@@ -58,8 +60,8 @@ std::optional<Manifest> read_manifest(const fs::path& dir) {
     HARVEST_REQUIRE(j.at("format").get<std::string>() == kManifestFormat, Runtime, file.string(),
                     ": not a harvest checkpoint manifest");
     const int64_t version = j.at("format_version").get<int64_t>();
-    HARVEST_REQUIRE(version >= 1 && version <= kFormatVersion, Runtime, file.string(), ": manifest format version ",
-                    version, " is not supported");
+    HARVEST_REQUIRE(version >= 1 && version <= kFormatVersion, Runtime, file.string(),
+                    ": manifest format version ", version, " is not supported");
     Manifest m;
     for (const json& c : j.at("committed")) {
       CommittedCheckpoint cp;
@@ -67,7 +69,8 @@ std::optional<Manifest> read_manifest(const fs::path& dir) {
       cp.step = c.at("step").get<int64_t>();
       cp.world_size = c.at("world_size").get<int64_t>();
       cp.committed_utc = c.at("committed_utc").get<std::string>();
-      for (const json& p : c.at("parts")) cp.parts.push_back({p.at("file").get<std::string>(), p.at("bytes").get<uint64_t>()});
+      for (const json& p : c.at("parts"))
+        cp.parts.push_back({p.at("file").get<std::string>(), p.at("bytes").get<uint64_t>()});
       m.committed.push_back(std::move(cp));
     }
     return m;
@@ -89,15 +92,16 @@ void write_manifest(const fs::path& dir, const Manifest& manifest) {
   }
   const json j = {{"format", kManifestFormat},
                   {"format_version", kFormatVersion},
-                  {"latest", manifest.committed.empty() ? json(nullptr) : json(manifest.committed.front().name)},
+                  {"latest", manifest.committed.empty() ? json(nullptr)
+                                                        : json(manifest.committed.front().name)},
                   {"committed", committed}};
   write_file_atomically(dir / kManifestFile, j.dump(2) + "\n");
 }
 
 fs::path write_part(const Snapshot& snapshot, const fs::path& dir, const WriteOptions& options) {
   const auto& m = snapshot.meta;
-  HARVEST_REQUIRE(m.world_size >= 1 && m.rank >= 0 && m.rank < m.world_size, Usage, "checkpoint part: rank ",
-                  m.rank, " is outside world size ", m.world_size);
+  HARVEST_REQUIRE(m.world_size >= 1 && m.rank >= 0 && m.rank < m.world_size, Usage,
+                  "checkpoint part: rank ", m.rank, " is outside world size ", m.world_size);
   HARVEST_REQUIRE(m.step >= 0, Usage, "checkpoint part: negative step ", m.step);
   create_folder_durably(checkpoint_folder(dir, m.step));
   const fs::path path = part_path(dir, m.step, m.rank, m.world_size);
@@ -120,9 +124,10 @@ CommittedCheckpoint commit_checkpoint(const fs::path& dir, int64_t step, int64_t
     try {
       // Opening reads only metadata (checksummed by HDF5): cheap, and it proves the part is whole.
       const CheckpointReader reader(part);
-      if (reader.meta().step != step || reader.meta().rank != rank || reader.meta().world_size != world_size)
-        problems.push_back(cat(part.string(), " holds step ", reader.meta().step, " rank ", reader.meta().rank, " of ",
-                               reader.meta().world_size));
+      if (reader.meta().step != step || reader.meta().rank != rank ||
+          reader.meta().world_size != world_size)
+        problems.push_back(cat(part.string(), " holds step ", reader.meta().step, " rank ",
+                               reader.meta().rank, " of ", reader.meta().world_size));
     } catch (const Error& e) {
       problems.push_back(e.what());
     }
@@ -148,12 +153,13 @@ CommittedCheckpoint commit_checkpoint(const fs::path& dir, int64_t step, int64_t
   return cp;
 }
 
-std::optional<std::string> check_committed(const fs::path& dir, const CommittedCheckpoint& checkpoint,
+std::optional<std::string> check_committed(const fs::path& dir,
+                                           const CommittedCheckpoint& checkpoint,
                                            VerifyLevel level) {
   const fs::path folder = dir / checkpoint.name;
   if (static_cast<int64_t>(checkpoint.parts.size()) != checkpoint.world_size)
-    return cat(checkpoint.name, ": manifest lists ", checkpoint.parts.size(), " parts for world size ",
-               checkpoint.world_size);
+    return cat(checkpoint.name, ": manifest lists ", checkpoint.parts.size(),
+               " parts for world size ", checkpoint.world_size);
   for (const PartEntry& part : checkpoint.parts) {
     const fs::path path = folder / part.file;
     std::error_code ec;
@@ -166,8 +172,8 @@ std::optional<std::string> check_committed(const fs::path& dir, const CommittedC
       } catch (const Error& e) {
         detail = cat(" (", e.what(), ")");  // for a truncated file: which dataset was cut
       }
-      return cat(path.string(), ": ", size, " bytes on disk, ", part.bytes, " when committed: truncated or replaced",
-                 detail);
+      return cat(path.string(), ": ", size, " bytes on disk, ", part.bytes,
+                 " when committed: truncated or replaced", detail);
     }
     try {
       const CheckpointReader reader(path);
@@ -188,8 +194,8 @@ std::optional<ResolvedCheckpoint> resolve_latest(const fs::path& dir, VerifyLeve
   std::vector<std::string> skipped;
   for (const CommittedCheckpoint& cp : manifest->committed) {
     if (const auto problem = check_committed(dir, cp, level)) {
-      spdlog::warn("checkpoint {} in {} fails verification, falling back to the previous one: {}", cp.name,
-                   dir.string(), *problem);
+      spdlog::warn("checkpoint {} in {} fails verification, falling back to the previous one: {}",
+                   cp.name, dir.string(), *problem);
       skipped.push_back(cat(cp.name, ": ", *problem));
       continue;
     }

@@ -19,7 +19,8 @@ namespace harvest::checkpoint {
 
 std::string checkpoint_name(int64_t step);  // "step-000000001000"
 std::filesystem::path checkpoint_folder(const std::filesystem::path& dir, int64_t step);
-std::filesystem::path part_path(const std::filesystem::path& dir, int64_t step, int64_t rank, int64_t world_size);
+std::filesystem::path part_path(const std::filesystem::path& dir, int64_t step, int64_t rank,
+                                int64_t world_size);
 
 struct PartEntry {
   std::string file;    // relative to the checkpoint folder
@@ -51,7 +52,8 @@ std::filesystem::path write_part(const Snapshot& snapshot, const std::filesystem
 
 // Marks step committed once all world_size parts are durable: throws Runtime naming the missing
 // or mismatched parts otherwise (and commits nothing). Only one process may commit into a folder.
-CommittedCheckpoint commit_checkpoint(const std::filesystem::path& dir, int64_t step, int64_t world_size);
+CommittedCheckpoint commit_checkpoint(const std::filesystem::path& dir, int64_t step,
+                                      int64_t world_size);
 
 enum class VerifyLevel {
   Sizes,  // part files exist with their committed sizes and open (metadata checksums)
@@ -71,7 +73,8 @@ std::optional<ResolvedCheckpoint> resolve_latest(const std::filesystem::path& di
                                                  VerifyLevel level = VerifyLevel::Full);
 
 // Checks one committed checkpoint; returns the problem, or nullopt when it verifies.
-std::optional<std::string> check_committed(const std::filesystem::path& dir, const CommittedCheckpoint& checkpoint,
+std::optional<std::string> check_committed(const std::filesystem::path& dir,
+                                           const CommittedCheckpoint& checkpoint,
                                            VerifyLevel level);
 
 }  // namespace harvest::checkpoint

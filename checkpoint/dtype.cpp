@@ -31,9 +31,13 @@ const DTypeInfo& info(DType dtype) {
 }
 }  // namespace
 
-const char* dtype_name(DType dtype) { return info(dtype).name; }
+const char* dtype_name(DType dtype) {
+  return info(dtype).name;
+}
 
-std::size_t dtype_size(DType dtype) { return info(dtype).size; }
+std::size_t dtype_size(DType dtype) {
+  return info(dtype).size;
+}
 
 std::optional<DType> parse_dtype(const std::string& name) {
   for (const auto& i : kDTypes)

@@ -28,8 +28,8 @@ std::optional<ResolvedCheckpoint> resolve_resume(const Config& config) {
   HARVEST_REQUIRE(fs::exists(dir / "latest"), Config, "checkpoint.resume: ", resume,
                   " is not a checkpoint folder (no 'latest' manifest in it)");
   auto resolved = resolve_latest(dir, VerifyLevel::Full);
-  HARVEST_REQUIRE(resolved.has_value(), Runtime, "checkpoint.resume: no committed checkpoint in ", resume,
-                  " passes verification");
+  HARVEST_REQUIRE(resolved.has_value(), Runtime, "checkpoint.resume: no committed checkpoint in ",
+                  resume, " passes verification");
   return resolved;
 }
 

@@ -7,26 +7,34 @@
 namespace harvest::checkpoint::h5 {
 
 namespace {
-Id copy_type(hid_t predefined) { return Id(check_h5(H5Tcopy(predefined), "H5Tcopy", "", "type"), H5Tclose); }
+Id copy_type(hid_t predefined) {
+  return Id(check_h5(H5Tcopy(predefined), "H5Tcopy", "", "type"), H5Tclose);
+}
 
-Id scalar_space() { return Id(check_h5(H5Screate(H5S_SCALAR), "H5Screate", "", "scalar"), H5Sclose); }
+Id scalar_space() {
+  return Id(check_h5(H5Screate(H5S_SCALAR), "H5Screate", "", "scalar"), H5Sclose);
+}
 
-Id create_attr(hid_t obj, const char* name, hid_t type, const std::string& file, const std::string& object) {
+Id create_attr(hid_t obj, const char* name, hid_t type, const std::string& file,
+               const std::string& object) {
   Id space = scalar_space();
-  return Id(check_h5(H5Acreate2(obj, name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT), "H5Acreate2",
-                     file, object + "@" + name),
+  return Id(check_h5(H5Acreate2(obj, name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                     "H5Acreate2", file, object + "@" + name),
             H5Aclose);
 }
 
 Id open_attr(hid_t obj, const char* name, const std::string& file, const std::string& object) {
-  return Id(check_h5(H5Aopen(obj, name, H5P_DEFAULT), "H5Aopen", file, object + "@" + name), H5Aclose);
+  return Id(check_h5(H5Aopen(obj, name, H5P_DEFAULT), "H5Aopen", file, object + "@" + name),
+            H5Aclose);
 }
 }  // namespace
 
 Id file_type(DType dtype) {
   switch (dtype) {
-    case DType::F64: return copy_type(H5T_IEEE_F64LE);
-    case DType::F32: return copy_type(H5T_IEEE_F32LE);
+    case DType::F64:
+      return copy_type(H5T_IEEE_F64LE);
+    case DType::F32:
+      return copy_type(H5T_IEEE_F32LE);
     case DType::F16: {
       // IEEE binary16: sign bit 15, exponent bits 10..14 (bias 15), mantissa bits 0..9.
       Id t = copy_type(H5T_IEEE_F32LE);
@@ -35,13 +43,20 @@ Id file_type(DType dtype) {
       check_h5(H5Tset_ebias(t.get(), 15), "H5Tset_ebias", "", "f16");
       return t;
     }
-    case DType::BF16: return copy_type(H5T_STD_U16LE);
-    case DType::I64: return copy_type(H5T_STD_I64LE);
-    case DType::I32: return copy_type(H5T_STD_I32LE);
-    case DType::I16: return copy_type(H5T_STD_I16LE);
-    case DType::I8: return copy_type(H5T_STD_I8LE);
-    case DType::U8: return copy_type(H5T_STD_U8LE);
-    case DType::Bool: return copy_type(H5T_STD_U8LE);
+    case DType::BF16:
+      return copy_type(H5T_STD_U16LE);
+    case DType::I64:
+      return copy_type(H5T_STD_I64LE);
+    case DType::I32:
+      return copy_type(H5T_STD_I32LE);
+    case DType::I16:
+      return copy_type(H5T_STD_I16LE);
+    case DType::I8:
+      return copy_type(H5T_STD_I8LE);
+    case DType::U8:
+      return copy_type(H5T_STD_U8LE);
+    case DType::Bool:
+      return copy_type(H5T_STD_U8LE);
   }
   return copy_type(H5T_STD_U8LE);
 }
@@ -53,13 +68,14 @@ Id string_type() {
   return t;
 }
 
-void write_attr_string(hid_t obj, const char* name, const std::string& value, const std::string& file,
-                       const std::string& object) {
+void write_attr_string(hid_t obj, const char* name, const std::string& value,
+                       const std::string& file, const std::string& object) {
   // Fixed-length, so the text lives in the (checksummed) object header or dense attribute storage;
   // variable-length strings would sit in the global heap, which has no checksum, and a corrupted
   // heap entry can crash HDF5 itself.
   Id type = copy_type(H5T_C_S1);
-  check_h5(H5Tset_size(type.get(), std::max<std::size_t>(value.size(), 1)), "H5Tset_size", file, object + "@" + name);
+  check_h5(H5Tset_size(type.get(), std::max<std::size_t>(value.size(), 1)), "H5Tset_size", file,
+           object + "@" + name);
   check_h5(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "H5Tset_strpad", file, object + "@" + name);
   check_h5(H5Tset_cset(type.get(), H5T_CSET_UTF8), "H5Tset_cset", file, object + "@" + name);
   Id attr = create_attr(obj, name, type.get(), file, object);
@@ -80,16 +96,20 @@ void write_attr_u64(hid_t obj, const char* name, uint64_t value, const std::stri
   check_h5(H5Awrite(attr.get(), H5T_NATIVE_UINT64, &value), "H5Awrite", file, object + "@" + name);
 }
 
-Id create_attr_u64(hid_t obj, const char* name, const std::string& file, const std::string& object) {
+Id create_attr_u64(hid_t obj, const char* name, const std::string& file,
+                   const std::string& object) {
   return create_attr(obj, name, H5T_STD_U64LE, file, object);
 }
 
-bool has_attr(hid_t obj, const char* name) { return H5Aexists(obj, name) > 0; }
+bool has_attr(hid_t obj, const char* name) {
+  return H5Aexists(obj, name) > 0;
+}
 
 std::string read_attr_string(hid_t obj, const char* name, const std::string& file,
                              const std::string& object) {
   Id attr = open_attr(obj, name, file, object);
-  Id stored = Id(check_h5(H5Aget_type(attr.get()), "H5Aget_type", file, object + "@" + name), H5Tclose);
+  Id stored =
+      Id(check_h5(H5Aget_type(attr.get()), "H5Aget_type", file, object + "@" + name), H5Tclose);
   if (H5Tget_class(stored.get()) != H5T_STRING)
     fail(ErrorKind::Runtime, file, ": attribute ", object, "@", name, " is not a string");
   if (H5Tis_variable_str(stored.get()) > 0) {
@@ -108,14 +128,16 @@ std::string read_attr_string(hid_t obj, const char* name, const std::string& fil
   return value;
 }
 
-int64_t read_attr_i64(hid_t obj, const char* name, const std::string& file, const std::string& object) {
+int64_t read_attr_i64(hid_t obj, const char* name, const std::string& file,
+                      const std::string& object) {
   Id attr = open_attr(obj, name, file, object);
   int64_t value = 0;
   check_h5(H5Aread(attr.get(), H5T_NATIVE_INT64, &value), "H5Aread", file, object + "@" + name);
   return value;
 }
 
-uint64_t read_attr_u64(hid_t obj, const char* name, const std::string& file, const std::string& object) {
+uint64_t read_attr_u64(hid_t obj, const char* name, const std::string& file,
+                       const std::string& object) {
   Id attr = open_attr(obj, name, file, object);
   uint64_t value = 0;
   check_h5(H5Aread(attr.get(), H5T_NATIVE_UINT64, &value), "H5Aread", file, object + "@" + name);

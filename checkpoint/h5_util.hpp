@@ -14,7 +14,8 @@ namespace harvest::checkpoint::h5 {
 
 // Checksums and file types are defined over little-endian bytes; memory = file layout keeps
 // H5Dread/H5Dwrite conversion-free (a straight pread/pwrite of the caller's buffer).
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "harvest checkpoints assume a little-endian host");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "harvest checkpoints assume a little-endian host");
 
 // Owns one HDF5 id and closes it with the matching H5?close.
 class Id {
@@ -71,8 +72,8 @@ Id file_type(DType dtype);
 // The variable-length UTF-8 string type, for reading text attributes other tools wrote that way.
 Id string_type();
 
-void write_attr_string(hid_t obj, const char* name, const std::string& value, const std::string& file,
-                       const std::string& object);
+void write_attr_string(hid_t obj, const char* name, const std::string& value,
+                       const std::string& file, const std::string& object);
 void write_attr_i64(hid_t obj, const char* name, int64_t value, const std::string& file,
                     const std::string& object);
 void write_attr_u64(hid_t obj, const char* name, uint64_t value, const std::string& file,
@@ -83,7 +84,9 @@ Id create_attr_u64(hid_t obj, const char* name, const std::string& file, const s
 bool has_attr(hid_t obj, const char* name);
 std::string read_attr_string(hid_t obj, const char* name, const std::string& file,
                              const std::string& object);
-int64_t read_attr_i64(hid_t obj, const char* name, const std::string& file, const std::string& object);
-uint64_t read_attr_u64(hid_t obj, const char* name, const std::string& file, const std::string& object);
+int64_t read_attr_i64(hid_t obj, const char* name, const std::string& file,
+                      const std::string& object);
+uint64_t read_attr_u64(hid_t obj, const char* name, const std::string& file,
+                       const std::string& object);
 
 }  // namespace harvest::checkpoint::h5

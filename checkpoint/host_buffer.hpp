@@ -1,5 +1,5 @@
-// An owned, uninitialised host byte buffer: snapshots copy tensors straight into it, so zero-filling
-// first (std::vector) would double the memory traffic of the blocking part of a save.
+// An owned, uninitialised host byte buffer: snapshots copy tensors straight into it, so
+// zero-filling first (std::vector) would double the memory traffic of the blocking part of a save.
 #pragma once
 
 #include <cstddef>

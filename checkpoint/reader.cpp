@@ -32,11 +32,18 @@ std::optional<uint64_t> stored_eof(const fs::path& file) {
   if (n < 56 || std::memcmp(sb, kSignature, 8) != 0) return std::nullopt;
   std::size_t at = 0;
   switch (sb[8]) {
-    case 0: at = 40; break;  // fixed fields, then base, free-space, EOF addresses
-    case 1: at = 44; break;  // v0 plus indexed-storage K and padding
+    case 0:
+      at = 40;
+      break;  // fixed fields, then base, free-space, EOF addresses
+    case 1:
+      at = 44;
+      break;  // v0 plus indexed-storage K and padding
     case 2:
-    case 3: at = 28; break;  // sizes and flags, then base, extension, EOF addresses
-    default: return std::nullopt;
+    case 3:
+      at = 28;
+      break;  // sizes and flags, then base, extension, EOF addresses
+    default:
+      return std::nullopt;
   }
   if (sb[8] <= 1 ? sb[13] != 8 : sb[9] != 8) return std::nullopt;  // only 8-byte offsets
   uint64_t eof = 0;
@@ -61,7 +68,8 @@ herr_t collect_dataset_name(hid_t group, const char* name, const H5L_info_t* inf
 
 std::vector<std::string> dataset_names(hid_t file, const std::string& name) {
   std::vector<std::string> names;
-  check_h5(H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, collect_dataset_name, &names), "H5Lvisit", name, "/");
+  check_h5(H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, collect_dataset_name, &names), "H5Lvisit",
+           name, "/");
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -79,8 +87,10 @@ std::string describe_truncation(const fs::path& file, uint64_t on_disk, uint64_t
   const uint64_t limit = std::min<uint64_t>(on_disk, uint64_t{64} << 20);
   bool ok = in >= 0;
   while (ok && copied < limit) {
-    const ssize_t n = ::pread(in, buf.data(), std::min<uint64_t>(buf.size(), limit - copied), static_cast<off_t>(copied));
-    ok = n > 0 && ::pwrite(out, buf.data(), static_cast<std::size_t>(n), static_cast<off_t>(copied)) == n;
+    const ssize_t n = ::pread(in, buf.data(), std::min<uint64_t>(buf.size(), limit - copied),
+                              static_cast<off_t>(copied));
+    ok = n > 0 &&
+         ::pwrite(out, buf.data(), static_cast<std::size_t>(n), static_cast<off_t>(copied)) == n;
     copied += n > 0 ? static_cast<uint64_t>(n) : 0;
   }
   ok = ok && ::ftruncate(out, static_cast<off_t>(expected)) == 0;
@@ -101,10 +111,11 @@ std::string describe_truncation(const fs::path& file, uint64_t on_disk, uint64_t
         // Chunked datasets have no single offset: their chunks are checked when read.
         if (offset != HADDR_UNDEF && offset + bytes > on_disk) cut.push_back({n, offset, bytes});
       }
-      std::sort(cut.begin(), cut.end(), [](const auto& a, const auto& b) { return a.offset < b.offset; });
+      std::sort(cut.begin(), cut.end(),
+                [](const auto& a, const auto& b) { return a.offset < b.offset; });
       if (!cut.empty()) {
-        text = cat("; dataset '", cut.front().path, "' is cut (its data spans bytes ", cut.front().offset, "..",
-                   cut.front().offset + cut.front().bytes, ")");
+        text = cat("; dataset '", cut.front().path, "' is cut (its data spans bytes ",
+                   cut.front().offset, "..", cut.front().offset + cut.front().bytes, ")");
         if (cut.size() > 1) text += cat(" and ", cut.size() - 1, " later dataset(s) are missing");
       }
     }
@@ -134,8 +145,10 @@ hid_t open_file(const fs::path& file) {
 std::string layout_of(hid_t ds, const std::string& file, const std::string& path) {
   h5::Id dcpl(check_h5(H5Dget_create_plist(ds), "H5Dget_create_plist", file, path), H5Pclose);
   switch (H5Pget_layout(dcpl.get())) {
-    case H5D_CONTIGUOUS: return "contiguous";
-    case H5D_COMPACT: return "compact";
+    case H5D_CONTIGUOUS:
+      return "contiguous";
+    case H5D_COMPACT:
+      return "compact";
     case H5D_CHUNKED: {
       std::string text = "chunked";
       const int nfilters = H5Pget_nfilters(dcpl.get());
@@ -143,15 +156,19 @@ std::string layout_of(hid_t ds, const std::string& file, const std::string& path
         unsigned flags = 0;
         size_t nelmts = 0;
         char fname[64] = {};
-        const H5Z_filter_t id = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &nelmts, nullptr,
-                                               sizeof fname, fname, nullptr);
-        if (id == H5Z_FILTER_DEFLATE) text += "+gzip";
-        else if (id == H5Z_FILTER_SHUFFLE) text += "+shuffle";
-        else text += cat("+filter", id);
+        const H5Z_filter_t id = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags,
+                                               &nelmts, nullptr, sizeof fname, fname, nullptr);
+        if (id == H5Z_FILTER_DEFLATE)
+          text += "+gzip";
+        else if (id == H5Z_FILTER_SHUFFLE)
+          text += "+shuffle";
+        else
+          text += cat("+filter", id);
       }
       return text;
     }
-    default: return "other";
+    default:
+      return "other";
   }
 }
 
@@ -159,22 +176,27 @@ RecordInfo describe(hid_t file, const std::string& name, const std::string& path
   h5::Id ds(check_h5(H5Dopen2(file, path.c_str(), H5P_DEFAULT), "H5Dopen2", name, path), H5Dclose);
   RecordInfo info;
   info.path = path;
-  HARVEST_REQUIRE(h5::has_attr(ds.get(), "dtype") && h5::has_attr(ds.get(), "xxh3_64"), Runtime, name,
-                  ": dataset '", path, "' has no dtype/xxh3_64 attribute (not written by harvest?)");
+  HARVEST_REQUIRE(h5::has_attr(ds.get(), "dtype") && h5::has_attr(ds.get(), "xxh3_64"), Runtime,
+                  name, ": dataset '", path,
+                  "' has no dtype/xxh3_64 attribute (not written by harvest?)");
   const std::string dtype_text = h5::read_attr_string(ds.get(), "dtype", name, path);
   const auto dtype = parse_dtype(dtype_text);
-  HARVEST_REQUIRE(dtype.has_value(), Runtime, name, ": dataset '", path, "' has unknown dtype '", dtype_text, "'");
+  HARVEST_REQUIRE(dtype.has_value(), Runtime, name, ": dataset '", path, "' has unknown dtype '",
+                  dtype_text, "'");
   info.dtype = *dtype;
   info.checksum = h5::read_attr_u64(ds.get(), "xxh3_64", name, path);
 
   h5::Id type(check_h5(H5Dget_type(ds.get()), "H5Dget_type", name, path), H5Tclose);
   h5::Id expected = h5::file_type(info.dtype);
   HARVEST_REQUIRE(H5Tequal(type.get(), expected.get()) > 0, Runtime, name, ": dataset '", path,
-                  "' is stored with an HDF5 type that does not match its dtype attribute '", dtype_text, "'");
+                  "' is stored with an HDF5 type that does not match its dtype attribute '",
+                  dtype_text, "'");
   h5::Id space(check_h5(H5Dget_space(ds.get()), "H5Dget_space", name, path), H5Sclose);
-  const int rank = check_h5(H5Sget_simple_extent_ndims(space.get()), "H5Sget_simple_extent_ndims", name, path);
+  const int rank =
+      check_h5(H5Sget_simple_extent_ndims(space.get()), "H5Sget_simple_extent_ndims", name, path);
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-  check_h5(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), "H5Sget_simple_extent_dims", name, path);
+  check_h5(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr),
+           "H5Sget_simple_extent_dims", name, path);
   info.shape.assign(dims.begin(), dims.end());
   info.nbytes = record_nbytes(path, info.dtype, info.shape);
   info.stored_bytes = H5Dget_storage_size(ds.get());
@@ -195,9 +217,9 @@ CheckpointReader::CheckpointReader(const fs::path& file) : file_(file) {
     HARVEST_REQUIRE(h5::has_attr(f, "format_version"), Runtime, name,
                     ": not a harvest checkpoint (no format_version attribute on /)");
     meta_.format_version = h5::read_attr_i64(f, "format_version", name, "/");
-    HARVEST_REQUIRE(meta_.format_version >= 1 && meta_.format_version <= kFormatVersion, Runtime, name,
-                    ": checkpoint format version ", meta_.format_version, " is not supported (this harvest reads 1..",
-                    kFormatVersion, ")");
+    HARVEST_REQUIRE(meta_.format_version >= 1 && meta_.format_version <= kFormatVersion, Runtime,
+                    name, ": checkpoint format version ", meta_.format_version,
+                    " is not supported (this harvest reads 1..", kFormatVersion, ")");
     meta_.step = h5::read_attr_i64(f, "step", name, "/");
     meta_.epoch = h5::read_attr_i64(f, "epoch", name, "/");
     meta_.rank = h5::read_attr_i64(f, "rank", name, "/");
@@ -218,8 +240,9 @@ CheckpointReader::~CheckpointReader() {
 }
 
 const RecordInfo* CheckpointReader::find(const std::string& path) const {
-  const auto it = std::lower_bound(records_.begin(), records_.end(), path,
-                                   [](const RecordInfo& r, const std::string& p) { return r.path < p; });
+  const auto it =
+      std::lower_bound(records_.begin(), records_.end(), path,
+                       [](const RecordInfo& r, const std::string& p) { return r.path < p; });
   return it != records_.end() && it->path == path ? &*it : nullptr;
 }
 
@@ -228,21 +251,25 @@ void CheckpointReader::read_into(const std::string& path, void* dst, std::size_t
   const std::string name = file_.string();
   const RecordInfo* info = find(path);
   HARVEST_REQUIRE(info != nullptr, Runtime, name, ": checkpoint has no dataset '", path, "'");
-  HARVEST_REQUIRE(nbytes == info->nbytes, Usage, name, ": dataset '", path, "' holds ", info->nbytes,
-                  " bytes, the destination has ", nbytes);
+  HARVEST_REQUIRE(nbytes == info->nbytes, Usage, name, ": dataset '", path, "' holds ",
+                  info->nbytes, " bytes, the destination has ", nbytes);
   if (nbytes > 0) {
-    h5::Id ds(check_h5(H5Dopen2(file_id_, path.c_str(), H5P_DEFAULT), "H5Dopen2", name, path), H5Dclose);
+    h5::Id ds(check_h5(H5Dopen2(file_id_, path.c_str(), H5P_DEFAULT), "H5Dopen2", name, path),
+              H5Dclose);
     h5::Id type = h5::file_type(info->dtype);
-    check_h5(H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, dst), "H5Dread", name, path);
+    check_h5(H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, dst), "H5Dread", name,
+             path);
   }
   const uint64_t actual = checksum_bytes(dst, nbytes);
-  HARVEST_REQUIRE(actual == info->checksum, Runtime, name, ": dataset '", path, "' is corrupt: checksum ",
-                  checksum_text(actual), " does not match the stored ", checksum_text(info->checksum));
+  HARVEST_REQUIRE(actual == info->checksum, Runtime, name, ": dataset '", path,
+                  "' is corrupt: checksum ", checksum_text(actual), " does not match the stored ",
+                  checksum_text(info->checksum));
 }
 
 HostBuffer CheckpointReader::read(const std::string& path) const {
   const RecordInfo* info = find(path);
-  HARVEST_REQUIRE(info != nullptr, Runtime, file_.string(), ": checkpoint has no dataset '", path, "'");
+  HARVEST_REQUIRE(info != nullptr, Runtime, file_.string(), ": checkpoint has no dataset '", path,
+                  "'");
   HostBuffer buffer(info->nbytes);
   read_into(path, buffer.data(), buffer.size());
   return buffer;
@@ -251,7 +278,8 @@ HostBuffer CheckpointReader::read(const std::string& path) const {
 Snapshot CheckpointReader::read_all() const {
   Snapshot snapshot;
   snapshot.meta = meta_;
-  for (const RecordInfo& info : records_) snapshot.add_record(Record{info.path, info.dtype, info.shape, read(info.path)});
+  for (const RecordInfo& info : records_)
+    snapshot.add_record(Record{info.path, info.dtype, info.shape, read(info.path)});
   return snapshot;
 }
 

@@ -17,10 +17,10 @@ struct RecordInfo {
   std::string path;
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
-  std::size_t nbytes = 0;        // logical bytes (what read() returns)
-  std::size_t stored_bytes = 0;  // bytes on disk (smaller when compressed)
-  uint64_t checksum = 0;         // XXH3-64 of the logical bytes
-  std::string layout;            // "contiguous", "chunked+shuffle+gzip", "compact"
+  std::size_t nbytes = 0;               // logical bytes (what read() returns)
+  std::size_t stored_bytes = 0;         // bytes on disk (smaller when compressed)
+  uint64_t checksum = 0;                // XXH3-64 of the logical bytes
+  std::string layout;                   // "contiguous", "chunked+shuffle+gzip", "compact"
   std::optional<uint64_t> file_offset;  // where a contiguous dataset's bytes start in the file
 };
 

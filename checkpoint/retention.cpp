@@ -11,7 +11,8 @@ namespace harvest::checkpoint {
 
 namespace fs = std::filesystem;
 
-std::vector<int64_t> steps_to_delete(std::vector<int64_t> committed, const RetentionPolicy& policy) {
+std::vector<int64_t> steps_to_delete(std::vector<int64_t> committed,
+                                     const RetentionPolicy& policy) {
   std::sort(committed.begin(), committed.end());
   committed.erase(std::unique(committed.begin(), committed.end()), committed.end());
   const int64_t keep_last = std::max<int64_t>(policy.keep_last, 1);  // the latest is never deleted
@@ -49,11 +50,13 @@ std::vector<std::string> apply_retention(const fs::path& dir, const RetentionPol
   // and leftovers of interrupted saves. Newer ones may be saves still in progress on other ranks.
   for (const auto& entry : fs::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
-    if (!entry.is_directory() || name.rfind("step-", 0) != 0 || name.size() != latest.size()) continue;
+    if (!entry.is_directory() || name.rfind("step-", 0) != 0 || name.size() != latest.size())
+      continue;
     if (listed.count(name) || name >= latest) continue;
     std::error_code ec;
     fs::remove_all(entry.path(), ec);
-    HARVEST_REQUIRE(!ec, Runtime, "cannot remove old checkpoint ", entry.path().string(), ": ", ec.message());
+    HARVEST_REQUIRE(!ec, Runtime, "cannot remove old checkpoint ", entry.path().string(), ": ",
+                    ec.message());
     removed.push_back(name);
   }
   if (!removed.empty()) fsync_dir(dir);

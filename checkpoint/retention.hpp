@@ -21,6 +21,7 @@ std::vector<int64_t> steps_to_delete(std::vector<int64_t> committed, const Reten
 // crash never leaves a listed checkpoint half-deleted), then removes their folders, and removes
 // step folders older than the latest committed one that were never committed (saves cut short by
 // a crash). Returns the removed folder names.
-std::vector<std::string> apply_retention(const std::filesystem::path& dir, const RetentionPolicy& policy);
+std::vector<std::string> apply_retention(const std::filesystem::path& dir,
+                                         const RetentionPolicy& policy);
 
 }  // namespace harvest::checkpoint

@@ -33,8 +33,8 @@ SaveStatus CheckpointSaver::write(const Snapshot& snapshot) const {
       try {
         apply_retention(options_.dir, options_.retention);
       } catch (const std::exception& e) {
-        spdlog::warn("checkpoint retention in {} failed (will retry after the next save): {}", options_.dir.string(),
-                     e.what());
+        spdlog::warn("checkpoint retention in {} failed (will retry after the next save): {}",
+                     options_.dir.string(), e.what());
       }
     } else if (options_.on_part_durable) {
       options_.on_part_durable(snapshot.meta.step, part);
@@ -48,8 +48,9 @@ SaveStatus CheckpointSaver::write(const Snapshot& snapshot) const {
     spdlog::info("checkpoint step {} saved in {:.2f} s ({:.1f} MB)", status.step, status.seconds,
                  static_cast<double>(snapshot.total_bytes()) / 1e6);
   } else {
-    spdlog::error("checkpoint step {} failed (training continues; the next interval saves again): {}", status.step,
-                  status.error);
+    spdlog::error(
+        "checkpoint step {} failed (training continues; the next interval saves again): {}",
+        status.step, status.error);
   }
   return status;
 }

@@ -24,8 +24,9 @@ std::size_t record_nbytes(const std::string& path, DType dtype, const std::vecto
   std::size_t n = dtype_size(dtype);
   for (int64_t d : shape) {
     HARVEST_REQUIRE(d >= 0, Usage, "checkpoint record '", path, "': negative dimension ", d);
-    HARVEST_REQUIRE(d == 0 || n <= std::numeric_limits<std::size_t>::max() / static_cast<std::size_t>(d),
-                    Usage, "checkpoint record '", path, "': shape overflows size_t");
+    HARVEST_REQUIRE(
+        d == 0 || n <= std::numeric_limits<std::size_t>::max() / static_cast<std::size_t>(d), Usage,
+        "checkpoint record '", path, "': shape overflows size_t");
     n *= static_cast<std::size_t>(d);
   }
   return n;
@@ -33,8 +34,8 @@ std::size_t record_nbytes(const std::string& path, DType dtype, const std::vecto
 
 void check_record_path(const std::string& path) {
   HARVEST_REQUIRE(!path.empty(), Usage, "checkpoint record path is empty");
-  HARVEST_REQUIRE(path.front() != '/' && path.back() != '/', Usage, "checkpoint record path '", path,
-                  "' must not start or end with '/'");
+  HARVEST_REQUIRE(path.front() != '/' && path.back() != '/', Usage, "checkpoint record path '",
+                  path, "' must not start or end with '/'");
   std::size_t start = 0;
   while (start <= path.size()) {
     const std::size_t end = std::min(path.find('/', start), path.size());
@@ -45,7 +46,9 @@ void check_record_path(const std::string& path) {
   }
 }
 
-Snapshot::~Snapshot() { recycle(); }
+Snapshot::~Snapshot() {
+  recycle();
+}
 
 Snapshot& Snapshot::operator=(Snapshot&& other) noexcept {
   if (this != &other) {
@@ -74,7 +77,8 @@ void Snapshot::claim_path(const std::string& path) {
   HARVEST_REQUIRE(!groups_.count(path), Usage, "checkpoint record '", path,
                   "' clashes with a group of the same name (another record lies under it)");
   std::vector<std::string> prefixes;
-  for (std::size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+  for (std::size_t slash = path.find('/'); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
     prefixes.push_back(path.substr(0, slash));
     HARVEST_REQUIRE(!datasets_.count(prefixes.back()), Usage, "checkpoint record '", path,
                     "' lies under record '", prefixes.back(), "', which is a dataset, not a group");
@@ -105,8 +109,8 @@ void Snapshot::add_blob(const std::string& path, std::string_view bytes) {
 
 void Snapshot::add_record(Record record) {
   const std::size_t nbytes = record_nbytes(record.path, record.dtype, record.shape);
-  HARVEST_REQUIRE(nbytes == record.bytes.size(), Usage, "checkpoint record '", record.path, "': ",
-                  record.bytes.size(), " bytes for shape and dtype needing ", nbytes);
+  HARVEST_REQUIRE(nbytes == record.bytes.size(), Usage, "checkpoint record '", record.path,
+                  "': ", record.bytes.size(), " bytes for shape and dtype needing ", nbytes);
   claim_path(record.path);
   records_.push_back(std::move(record));
 }

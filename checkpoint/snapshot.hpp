@@ -23,8 +23,8 @@ struct CheckpointMeta {
   int64_t format_version = kFormatVersion;
   int64_t step = 0;
   int64_t epoch = 0;
-  int64_t rank = 0;        // which part of the checkpoint this file is
-  int64_t world_size = 1;  // how many parts the checkpoint has
+  int64_t rank = 0;             // which part of the checkpoint this file is
+  int64_t world_size = 1;       // how many parts the checkpoint has
   std::string harvest_version;  // empty: filled with this build's version by the writer
   std::string torch_version;    // passed in by the caller (the checkpoint library has no LibTorch)
   std::string created_utc;      // empty: filled with the write time (ISO 8601) by the writer
@@ -53,7 +53,8 @@ void check_record_path(const std::string& path);
 class Snapshot {
  public:
   Snapshot() = default;
-  // Draws record storage from `pool` and hands it back when destroyed (CheckpointSaver::snapshot()).
+  // Draws record storage from `pool` and hands it back when destroyed
+  // (CheckpointSaver::snapshot()).
   explicit Snapshot(std::shared_ptr<BufferPool> pool) : pool_(std::move(pool)) {}
   ~Snapshot();
   Snapshot(Snapshot&&) noexcept = default;

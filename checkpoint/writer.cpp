@@ -44,13 +44,15 @@ std::vector<hsize_t> chunk_dims(const Record& r) {
 
 bool compressible(const Record& r, const WriteOptions& options) {
   // Chunked layout needs every dimension > 0 and a non-scalar space; a chunk is at most 4 GiB.
-  if (options.compression != Compression::Gzip || r.shape.empty() || r.bytes.size() == 0) return false;
+  if (options.compression != Compression::Gzip || r.shape.empty() || r.bytes.size() == 0)
+    return false;
   std::size_t chunk_bytes = dtype_size(r.dtype);
   for (hsize_t d : chunk_dims(r)) chunk_bytes *= d;
   return chunk_bytes < (std::size_t{1} << 32);
 }
 
-h5::Id create_dataset(hid_t file, const Record& r, const WriteOptions& options, const std::string& name) {
+h5::Id create_dataset(hid_t file, const Record& r, const WriteOptions& options,
+                      const std::string& name) {
   h5::Id space;
   if (r.shape.empty()) {
     space = h5::Id(check_h5(H5Screate(H5S_SCALAR), "H5Screate", name, r.path), H5Sclose);
@@ -61,24 +63,28 @@ h5::Id create_dataset(hid_t file, const Record& r, const WriteOptions& options, 
                    H5Sclose);
   }
   h5::Id lcpl(check_h5(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate", name, r.path), H5Pclose);
-  check_h5(H5Pset_create_intermediate_group(lcpl.get(), 1), "H5Pset_create_intermediate_group", name, r.path);
+  check_h5(H5Pset_create_intermediate_group(lcpl.get(), 1), "H5Pset_create_intermediate_group",
+           name, r.path);
   h5::Id dcpl(check_h5(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate", name, r.path), H5Pclose);
   // Data is always written in full: writing fill values first would double the I/O.
   check_h5(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), "H5Pset_fill_time", name, r.path);
   if (compressible(r, options)) {
     const std::vector<hsize_t> chunks = chunk_dims(r);
-    check_h5(H5Pset_chunk(dcpl.get(), static_cast<int>(chunks.size()), chunks.data()), "H5Pset_chunk", name, r.path);
+    check_h5(H5Pset_chunk(dcpl.get(), static_cast<int>(chunks.size()), chunks.data()),
+             "H5Pset_chunk", name, r.path);
     check_h5(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", name, r.path);
-    check_h5(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(options.gzip_level)), "H5Pset_deflate", name, r.path);
+    check_h5(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(options.gzip_level)),
+             "H5Pset_deflate", name, r.path);
   } else {
     // Contiguous data allocated when the dataset is created: all object headers then sit before
     // all data, so a truncated file keeps its metadata and the reader can name the cut datasets.
     check_h5(H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS), "H5Pset_layout", name, r.path);
-    check_h5(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time", name, r.path);
+    check_h5(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time", name,
+             r.path);
   }
   h5::Id type = h5::file_type(r.dtype);
-  return h5::Id(check_h5(H5Dcreate2(file, r.path.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(),
-                                    H5P_DEFAULT),
+  return h5::Id(check_h5(H5Dcreate2(file, r.path.c_str(), type.get(), space.get(), lcpl.get(),
+                                    dcpl.get(), H5P_DEFAULT),
                          "H5Dcreate2", name, r.path),
                 H5Dclose);
 }
@@ -90,12 +96,13 @@ void write_root_attributes(hid_t file, const CheckpointMeta& meta, const std::st
   h5::write_attr_i64(file, "epoch", meta.epoch, name, "/");
   h5::write_attr_i64(file, "rank", meta.rank, name, "/");
   h5::write_attr_i64(file, "world_size", meta.world_size, name, "/");
-  h5::write_attr_string(file, "harvest_version",
-                        meta.harvest_version.empty() ? std::string(HARVEST_VERSION) : meta.harvest_version,
-                        name, "/");
+  h5::write_attr_string(
+      file, "harvest_version",
+      meta.harvest_version.empty() ? std::string(HARVEST_VERSION) : meta.harvest_version, name,
+      "/");
   h5::write_attr_string(file, "torch_version", meta.torch_version, name, "/");
-  h5::write_attr_string(file, "created_utc", meta.created_utc.empty() ? utc_now_iso8601() : meta.created_utc,
-                        name, "/");
+  h5::write_attr_string(file, "created_utc",
+                        meta.created_utc.empty() ? utc_now_iso8601() : meta.created_utc, name, "/");
   h5::write_attr_string(file, "config_toml", meta.config_toml, name, "/");
 }
 
@@ -113,14 +120,18 @@ void write_hdf5(const Snapshot& snapshot, const std::string& name, const WriteOp
   h5::Id fapl(check_h5(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate", name, "/"), H5Pclose);
   // The 1.8 file format: checksummed metadata (superblock v2, v2 object headers), readable by
   // every HDF5 since 1.8 and so by h5py/h5dump anywhere.
-  check_h5(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18), "H5Pset_libver_bounds", name, "/");
+  check_h5(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18), "H5Pset_libver_bounds",
+           name, "/");
   // One metadata block sized for every object header up front: all metadata then precedes all
   // contiguous data, so a file cut short keeps its metadata and the reader can name the datasets
   // that were lost. The estimate (headers with two attributes and a path are well under 1 KiB,
   // the config is stored once) errs high; unused space in the block is a small hole, not data.
-  const std::size_t meta_bytes = 64 * 1024 + 1024 * records.size() + 2 * snapshot.meta.config_toml.size();
-  check_h5(H5Pset_meta_block_size(fapl.get(), (meta_bytes + 4095) / 4096 * 4096), "H5Pset_meta_block_size", name, "/");
-  h5::Id file(check_h5(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), "H5Fcreate", name, "/"),
+  const std::size_t meta_bytes =
+      64 * 1024 + 1024 * records.size() + 2 * snapshot.meta.config_toml.size();
+  check_h5(H5Pset_meta_block_size(fapl.get(), (meta_bytes + 4095) / 4096 * 4096),
+           "H5Pset_meta_block_size", name, "/");
+  h5::Id file(check_h5(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), "H5Fcreate",
+                       name, "/"),
               H5Fclose);
   write_root_attributes(file.get(), snapshot.meta, name);
 
@@ -139,8 +150,8 @@ void write_hdf5(const Snapshot& snapshot, const std::string& name, const WriteOp
     const Record& r = records[i];
     if (r.bytes.size() == 0) continue;
     h5::Id type = h5::file_type(r.dtype);
-    check_h5(H5Dwrite(datasets[i].get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, r.bytes.data()), "H5Dwrite",
-             name, r.path);
+    check_h5(H5Dwrite(datasets[i].get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, r.bytes.data()),
+             "H5Dwrite", name, r.path);
   }
   hasher.join();
   for (std::size_t i = 0; i < records.size(); ++i)
@@ -157,7 +168,8 @@ void write_hdf5(const Snapshot& snapshot, const std::string& name, const WriteOp
 Compression parse_compression(const std::string& text) {
   if (text == "none") return Compression::None;
   if (text == "gzip") return Compression::Gzip;
-  fail(ErrorKind::Config, "checkpoint.compression: unknown value '", text, "' (expected none or gzip)");
+  fail(ErrorKind::Config, "checkpoint.compression: unknown value '", text,
+       "' (expected none or gzip)");
 }
 
 std::string utc_now_iso8601() {

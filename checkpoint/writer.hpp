@@ -15,7 +15,7 @@ Compression parse_compression(const std::string& text);
 
 struct WriteOptions {
   Compression compression = Compression::None;
-  int gzip_level = 1;  // the fastest level: checkpoints are written far more often than read
+  int gzip_level = 1;   // the fastest level: checkpoints are written far more often than read
   bool durable = true;  // fsync the file and its folder; only tests measuring raw speed turn it off
 };
 

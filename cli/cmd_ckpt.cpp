@@ -41,16 +41,19 @@ void print_tree(const std::vector<RecordInfo>& records) {
   for (const RecordInfo& r : records) {
     std::vector<std::string> parts;
     std::size_t start = 0;
-    for (std::size_t slash; (slash = r.path.find('/', start)) != std::string::npos; start = slash + 1)
+    for (std::size_t slash; (slash = r.path.find('/', start)) != std::string::npos;
+         start = slash + 1)
       parts.push_back(r.path.substr(start, slash - start));
     std::size_t same = 0;
     while (same < parts.size() && same < open.size() && parts[same] == open[same]) ++same;
-    for (std::size_t d = same; d < parts.size(); ++d) std::cout << std::string(2 * d, ' ') << parts[d] << "/\n";
+    for (std::size_t d = same; d < parts.size(); ++d)
+      std::cout << std::string(2 * d, ' ') << parts[d] << "/\n";
     open = parts;
     const std::string leaf = r.path.substr(start);
-    std::cout << std::string(2 * parts.size(), ' ') << leaf << "  " << dtype_name(r.dtype) << " " << shape_text(r.shape)
-              << "  " << human_bytes(static_cast<double>(r.nbytes));
-    if (r.stored_bytes != r.nbytes) std::cout << " (stored " << human_bytes(static_cast<double>(r.stored_bytes)) << ")";
+    std::cout << std::string(2 * parts.size(), ' ') << leaf << "  " << dtype_name(r.dtype) << " "
+              << shape_text(r.shape) << "  " << human_bytes(static_cast<double>(r.nbytes));
+    if (r.stored_bytes != r.nbytes)
+      std::cout << " (stored " << human_bytes(static_cast<double>(r.stored_bytes)) << ")";
     std::cout << "  " << r.layout << "  " << checksum_text(r.checksum) << "\n";
   }
 }
@@ -66,40 +69,56 @@ void inspect_file(const fs::path& file, bool as_json, bool show_config) {
   if (as_json) {
     nlohmann::json records = nlohmann::json::array();
     for (const auto& r : reader.records())
-      records.push_back({{"path", r.path}, {"dtype", dtype_name(r.dtype)}, {"shape", r.shape}, {"bytes", r.nbytes},
-                         {"stored_bytes", r.stored_bytes}, {"layout", r.layout}, {"checksum", checksum_text(r.checksum)}});
-    const nlohmann::json j = {{"file", file.string()},          {"format_version", m.format_version},
-                              {"step", m.step},                 {"epoch", m.epoch},
-                              {"rank", m.rank},                 {"world_size", m.world_size},
-                              {"harvest_version", m.harvest_version}, {"torch_version", m.torch_version},
-                              {"created_utc", m.created_utc},   {"config_toml", m.config_toml},
-                              {"bytes", total},                 {"stored_bytes", stored},
+      records.push_back({{"path", r.path},
+                         {"dtype", dtype_name(r.dtype)},
+                         {"shape", r.shape},
+                         {"bytes", r.nbytes},
+                         {"stored_bytes", r.stored_bytes},
+                         {"layout", r.layout},
+                         {"checksum", checksum_text(r.checksum)}});
+    const nlohmann::json j = {{"file", file.string()},
+                              {"format_version", m.format_version},
+                              {"step", m.step},
+                              {"epoch", m.epoch},
+                              {"rank", m.rank},
+                              {"world_size", m.world_size},
+                              {"harvest_version", m.harvest_version},
+                              {"torch_version", m.torch_version},
+                              {"created_utc", m.created_utc},
+                              {"config_toml", m.config_toml},
+                              {"bytes", total},
+                              {"stored_bytes", stored},
                               {"records", records}};
     std::cout << j.dump(2) << "\n";
     return;
   }
   std::cout << file.string() << "\n"
-            << "  format version " << m.format_version << ", step " << m.step << ", epoch " << m.epoch << ", part "
-            << m.rank << " of " << m.world_size << "\n"
-            << "  harvest " << m.harvest_version << ", LibTorch " << (m.torch_version.empty() ? "-" : m.torch_version)
-            << ", created " << m.created_utc << "\n"
-            << "  " << reader.records().size() << " datasets, " << human_bytes(static_cast<double>(total)) << " ("
-            << human_bytes(static_cast<double>(stored)) << " on disk), config " << m.config_toml.size()
-            << " bytes of TOML" << (show_config ? "" : " (--config prints it)") << "\n";
+            << "  format version " << m.format_version << ", step " << m.step << ", epoch "
+            << m.epoch << ", part " << m.rank << " of " << m.world_size << "\n"
+            << "  harvest " << m.harvest_version << ", LibTorch "
+            << (m.torch_version.empty() ? "-" : m.torch_version) << ", created " << m.created_utc
+            << "\n"
+            << "  " << reader.records().size() << " datasets, "
+            << human_bytes(static_cast<double>(total)) << " ("
+            << human_bytes(static_cast<double>(stored)) << " on disk), config "
+            << m.config_toml.size() << " bytes of TOML"
+            << (show_config ? "" : " (--config prints it)") << "\n";
   if (show_config) std::cout << "--- config ---\n" << m.config_toml << "--- end config ---\n";
   print_tree(reader.records());
 }
 
 void inspect_dir(const fs::path& dir) {
   const auto manifest = read_manifest(dir);
-  HARVEST_REQUIRE(manifest.has_value(), Runtime, dir.string(), ": no checkpoint manifest (", (dir / "latest").string(),
-                  ") in this folder");
-  std::cout << dir.string() << ": " << manifest->committed.size() << " committed checkpoint(s), newest first\n";
+  HARVEST_REQUIRE(manifest.has_value(), Runtime, dir.string(), ": no checkpoint manifest (",
+                  (dir / "latest").string(), ") in this folder");
+  std::cout << dir.string() << ": " << manifest->committed.size()
+            << " committed checkpoint(s), newest first\n";
   for (const auto& c : manifest->committed) {
     uint64_t bytes = 0;
     for (const auto& p : c.parts) bytes += p.bytes;
     std::cout << "  " << c.name << "  step " << c.step << "  " << c.world_size << " part(s)  "
-              << human_bytes(static_cast<double>(bytes)) << "  committed " << c.committed_utc << "\n";
+              << human_bytes(static_cast<double>(bytes)) << "  committed " << c.committed_utc
+              << "\n";
   }
 }
 
@@ -115,19 +134,22 @@ void verify_file(const fs::path& file) {
 // Every committed checkpoint in the folder; fails (exit 1) when the latest does not verify.
 void verify_dir(const fs::path& dir) {
   const auto manifest = read_manifest(dir);
-  HARVEST_REQUIRE(manifest.has_value(), Runtime, dir.string(), ": no checkpoint manifest (", (dir / "latest").string(),
-                  ") in this folder");
+  HARVEST_REQUIRE(manifest.has_value(), Runtime, dir.string(), ": no checkpoint manifest (",
+                  (dir / "latest").string(), ") in this folder");
   std::string first_problem;
   int failed = 0;
   for (const auto& c : manifest->committed) {
     const auto problem = check_committed(dir, c, VerifyLevel::Full);
-    std::cout << "  " << c.name << ": " << (problem ? "FAILED: " + *problem : std::string("ok")) << "\n";
+    std::cout << "  " << c.name << ": " << (problem ? "FAILED: " + *problem : std::string("ok"))
+              << "\n";
     if (problem && first_problem.empty()) first_problem = *problem;
     failed += problem ? 1 : 0;
   }
-  HARVEST_REQUIRE(failed == 0, Runtime, dir.string(), ": ", failed, " of ", manifest->committed.size(),
+  HARVEST_REQUIRE(failed == 0, Runtime, dir.string(), ": ", failed, " of ",
+                  manifest->committed.size(),
                   " committed checkpoint(s) fail verification; first: ", first_problem);
-  std::cout << dir.string() << ": ok (" << manifest->committed.size() << " committed checkpoint(s) verified)\n";
+  std::cout << dir.string() << ": ok (" << manifest->committed.size()
+            << " committed checkpoint(s) verified)\n";
 }
 
 }  // namespace
@@ -141,9 +163,12 @@ void add_ckpt_commands(CLI::App& app) {
     bool config = false;
   };
   auto inspect_args = std::make_shared<InspectArgs>();
-  auto* inspect = ckpt->add_subcommand(
-      "inspect", "Print a checkpoint file's metadata and dataset tree (shapes, sizes, checksums), or a folder's committed checkpoints");
-  inspect->add_option("path", inspect_args->path, "Checkpoint file (.h5) or checkpoint folder")->required();
+  auto* inspect =
+      ckpt->add_subcommand("inspect",
+                           "Print a checkpoint file's metadata and dataset tree (shapes, sizes, "
+                           "checksums), or a folder's committed checkpoints");
+  inspect->add_option("path", inspect_args->path, "Checkpoint file (.h5) or checkpoint folder")
+      ->required();
   inspect->add_flag("--json", inspect_args->json, "Machine-readable output");
   inspect->add_flag("--config", inspect_args->config, "Also print the stored resolved config");
   inspect->callback([inspect_args] {
@@ -156,8 +181,11 @@ void add_ckpt_commands(CLI::App& app) {
 
   auto verify_path = std::make_shared<std::string>();
   auto* verify = ckpt->add_subcommand(
-      "verify", "Check every dataset's checksum: exit 0 when intact, 1 naming the first bad dataset");
-  verify->add_option("path", *verify_path, "Checkpoint file (.h5) or checkpoint folder (every committed checkpoint)")
+      "verify",
+      "Check every dataset's checksum: exit 0 when intact, 1 naming the first bad dataset");
+  verify
+      ->add_option("path", *verify_path,
+                   "Checkpoint file (.h5) or checkpoint folder (every committed checkpoint)")
       ->required();
   verify->callback([verify_path] {
     if (fs::is_directory(*verify_path)) {
@@ -171,12 +199,17 @@ void add_ckpt_commands(CLI::App& app) {
   auto bench_opts = std::make_shared<bench::CheckpointBenchOptions>();
   auto bench_dir = std::make_shared<std::string>();
   auto bench_json = std::make_shared<bool>(false);
-  auto* bench = bench_group->add_subcommand(
-      "checkpoint", "Checkpoint save/load GB/s vs a raw fsync'd write of the same bytes, and async blocking time");
-  bench->add_option("--size-mb", bench_opts->size_mb, "Checkpoint size in MB")->capture_default_str();
-  bench->add_option("--reps", bench_opts->reps, "Interleaved repetitions (medians reported)")->capture_default_str();
-  bench->add_option("--dir", *bench_dir, "Folder on the disk to measure (default: the temp folder)");
-  bench->add_option("--compression", bench_opts->compression, "none or gzip")->capture_default_str();
+  auto* bench = bench_group->add_subcommand("checkpoint",
+                                            "Checkpoint save/load GB/s vs a raw fsync'd write of "
+                                            "the same bytes, and async blocking time");
+  bench->add_option("--size-mb", bench_opts->size_mb, "Checkpoint size in MB")
+      ->capture_default_str();
+  bench->add_option("--reps", bench_opts->reps, "Interleaved repetitions (medians reported)")
+      ->capture_default_str();
+  bench->add_option("--dir", *bench_dir,
+                    "Folder on the disk to measure (default: the temp folder)");
+  bench->add_option("--compression", bench_opts->compression, "none or gzip")
+      ->capture_default_str();
   bench->add_flag("--json", *bench_json, "Accepted for symmetry: the last line is always JSON");
   bench->callback([bench_opts, bench_dir] {
     bench_opts->dir = *bench_dir;

@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <memory>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -48,7 +48,8 @@ FakeModel make_model(int64_t size_mb) {
     n = std::min(n, total - m.bytes);
     n -= n % 4;
     if (n == 0) break;
-    m.names.push_back("model/blocks/" + std::to_string(index / 6) + "/param" + std::to_string(index % 6));
+    m.names.push_back("model/blocks/" + std::to_string(index / 6) + "/param" +
+                      std::to_string(index % 6));
     m.shapes.push_back({static_cast<int64_t>(n / 4)});
     HostBuffer b(n);
     for (std::size_t i = 0; i + 8 <= n; i += 8) {
@@ -67,13 +68,15 @@ Snapshot snapshot_of(const FakeModel& m, int64_t step, Snapshot s = Snapshot()) 
   s.meta.step = step;
   s.meta.torch_version = "bench";
   for (std::size_t i = 0; i < m.tensors.size(); ++i)
-    std::memcpy(s.add(m.names[i], DType::F32, m.shapes[i]), m.tensors[i].data(), m.tensors[i].size());
+    std::memcpy(s.add(m.names[i], DType::F32, m.shapes[i]), m.tensors[i].data(),
+                m.tensors[i].size());
   return s;
 }
 
 double raw_write(const FakeModel& m, const fs::path& file) {
   const Stopwatch watch;
-  const int fd = check_sys(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open", file.string());
+  const int fd = check_sys(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644),
+                           "open", file.string());
   for (const auto& t : m.tensors) {
     std::size_t done = 0;
     while (done < t.size()) {
@@ -111,7 +114,8 @@ double median(std::vector<double> v) {
 }  // namespace
 
 nlohmann::json run_checkpoint_bench(const CheckpointBenchOptions& options) {
-  HARVEST_REQUIRE(options.size_mb >= 1 && options.size_mb <= (1 << 20), Usage, "--size-mb must be in [1, 1048576]");
+  HARVEST_REQUIRE(options.size_mb >= 1 && options.size_mb <= (1 << 20), Usage,
+                  "--size-mb must be in [1, 1048576]");
   HARVEST_REQUIRE(options.reps >= 1 && options.reps <= 100, Usage, "--reps must be in [1, 100]");
   const fs::path dir = (options.dir.empty() ? fs::temp_directory_path() : options.dir) /
                        ("harvest-bench-checkpoint-" + std::to_string(::getpid()));
@@ -167,7 +171,8 @@ nlohmann::json run_checkpoint_bench(const CheckpointBenchOptions& options) {
       const checkpoint::CheckpointReader reader(file);
       const Snapshot back = reader.read_all();
       load_s.push_back(watch.seconds());
-      HARVEST_ASSERT(back.total_bytes() == model.bytes, "loaded ", back.total_bytes(), " of ", model.bytes, " bytes");
+      HARVEST_ASSERT(back.total_bytes() == model.bytes, "loaded ", back.total_bytes(), " of ",
+                     model.bytes, " bytes");
     }
     fs::remove(file);
 
@@ -178,15 +183,18 @@ nlohmann::json run_checkpoint_bench(const CheckpointBenchOptions& options) {
       saver.save(snapshot_of(model, rep + 1, saver.snapshot()));  // what a training step waits for
       const double blocked = watch.seconds();
       const auto status = saver.wait();
-      HARVEST_REQUIRE(status && status->ok, Runtime, "checkpoint save failed: ", status ? status->error : "no status");
+      HARVEST_REQUIRE(status && status->ok, Runtime,
+                      "checkpoint save failed: ", status ? status->error : "no status");
       (async ? async_block_s : sync_block_s).push_back(blocked);
       if (async) async_total_s.push_back(watch.seconds());
     }
-    std::fprintf(stderr,
-                 "rep %lld: raw write %.3f s (%.2f GB/s), save %.3f s (%.2f GB/s), load %.3f s (%.2f GB/s), "
-                 "sync save blocks %.3f s, async save blocks %.3f s (done after %.3f s)\n",
-                 static_cast<long long>(rep), raw_s.back(), gb / raw_s.back(), save_s.back(), gb / save_s.back(),
-                 load_s.back(), gb / load_s.back(), sync_block_s.back(), async_block_s.back(), async_total_s.back());
+    std::fprintf(
+        stderr,
+        "rep %lld: raw write %.3f s (%.2f GB/s), save %.3f s (%.2f GB/s), load %.3f s (%.2f GB/s), "
+        "sync save blocks %.3f s, async save blocks %.3f s (done after %.3f s)\n",
+        static_cast<long long>(rep), raw_s.back(), gb / raw_s.back(), save_s.back(),
+        gb / save_s.back(), load_s.back(), gb / load_s.back(), sync_block_s.back(),
+        async_block_s.back(), async_total_s.back());
   }
   fs::remove_all(dir);
 
@@ -202,8 +210,8 @@ nlohmann::json run_checkpoint_bench(const CheckpointBenchOptions& options) {
                         {"save_gbps", gb / save},
                         {"save_vs_raw", median(ratio)},  // median of per-repetition ratios
                         {"load_gbps", gb / load},
-                        // Fastest repetition of each: on a shared disk whose speed swings several-fold
-                        // between runs, the best case is the steadier comparison.
+                        // Fastest repetition of each: on a shared disk whose speed swings
+                        // several-fold between runs, the best case is the steadier comparison.
                         {"raw_write_best_gbps", gb / *std::min_element(raw_s.begin(), raw_s.end())},
                         {"save_best_gbps", gb / *std::min_element(save_s.begin(), save_s.end())},
                         {"sync_save_s", sync_block},

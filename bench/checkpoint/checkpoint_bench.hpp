@@ -4,16 +4,15 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace harvest::bench {
 
 struct CheckpointBenchOptions {
   int64_t size_mb = 256;
-  int64_t reps = 3;               // interleaved repetitions; medians are reported
-  std::filesystem::path dir;      // where files go; empty: the system temp folder
+  int64_t reps = 3;           // interleaved repetitions; medians are reported
+  std::filesystem::path dir;  // where files go; empty: the system temp folder
   std::string compression = "none";
 };
 

@@ -19,7 +19,8 @@ class ScratchDir {
  public:
   explicit ScratchDir(const std::string& tag) {
     path_ = std::filesystem::temp_directory_path() /
-            ("harvest-ckpt-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
+            ("harvest-ckpt-" + tag + "-" + std::to_string(::getpid()) + "-" +
+             std::to_string(std::random_device{}()));
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }
@@ -48,7 +49,8 @@ inline void fill_random(std::byte* data, std::size_t n, uint64_t seed) {
 }
 
 // A small training-state-like snapshot: parameters, optimizer moments, RNG/sampler blobs.
-inline Snapshot make_snapshot(int64_t step, int64_t rank = 0, int64_t world_size = 1, int64_t scale = 1) {
+inline Snapshot make_snapshot(int64_t step, int64_t rank = 0, int64_t world_size = 1,
+                              int64_t scale = 1) {
   Snapshot s;
   s.meta.step = step;
   s.meta.epoch = step / 10;
@@ -57,15 +59,19 @@ inline Snapshot make_snapshot(int64_t step, int64_t rank = 0, int64_t world_size
   s.meta.torch_version = "1.13.0";
   s.meta.config_toml = "[train]\nsteps = " + std::to_string(step) + "\n";
   const uint64_t seed = static_cast<uint64_t>(step) * 1000003u + static_cast<uint64_t>(rank);
-  fill_random(s.add("model/visual/conv1.weight", DType::F32, {8, 3, 4, 4 * scale}), 8 * 3 * 4 * 4 * 4 * scale, seed);
+  fill_random(s.add("model/visual/conv1.weight", DType::F32, {8, 3, 4, 4 * scale}),
+              8 * 3 * 4 * 4 * 4 * scale, seed);
   fill_random(s.add("model/visual/ln_post.bias", DType::BF16, {16}), 32, seed + 1);
-  fill_random(s.add("model/text/token_embedding.weight", DType::F16, {32, 8 * scale}), 32 * 8 * 2 * scale, seed + 2);
-  fill_random(s.add("optimizer/exp_avg/model.visual.conv1.weight", DType::F32, {8, 3, 4, 4 * scale}),
-              8 * 3 * 4 * 4 * 4 * scale, seed + 3);
+  fill_random(s.add("model/text/token_embedding.weight", DType::F16, {32, 8 * scale}),
+              32 * 8 * 2 * scale, seed + 2);
+  fill_random(
+      s.add("optimizer/exp_avg/model.visual.conv1.weight", DType::F32, {8, 3, 4, 4 * scale}),
+      8 * 3 * 4 * 4 * 4 * scale, seed + 3);
   int64_t opt_step = step;
   s.add_copy("optimizer/step", DType::I64, {}, &opt_step);
   s.add_blob("rng/cpu", "mt19937 state " + std::to_string(seed));
-  s.add_blob("data/sampler", "{\"epoch\":" + std::to_string(step / 10) + ",\"position\":" + std::to_string(step) + "}");
+  s.add_blob("data/sampler", "{\"epoch\":" + std::to_string(step / 10) +
+                                 ",\"position\":" + std::to_string(step) + "}");
   return s;
 }
 
@@ -73,8 +79,10 @@ inline bool same_records(const Snapshot& a, const Snapshot& b) {
   if (a.records().size() != b.records().size()) return false;
   for (const Record& r : a.records()) {
     const Record* o = b.find(r.path);
-    if (!o || o->dtype != r.dtype || o->shape != r.shape || o->bytes.size() != r.bytes.size()) return false;
-    if (r.bytes.size() && std::memcmp(o->bytes.data(), r.bytes.data(), r.bytes.size()) != 0) return false;
+    if (!o || o->dtype != r.dtype || o->shape != r.shape || o->bytes.size() != r.bytes.size())
+      return false;
+    if (r.bytes.size() && std::memcmp(o->bytes.data(), r.bytes.data(), r.bytes.size()) != 0)
+      return false;
   }
   return true;
 }

@@ -24,7 +24,8 @@ TEST_CASE("ckpt inspect prints metadata and the dataset tree", "[checkpoint][cli
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Catch::Contains("step 77, epoch 7"));
   CHECK_THAT(r.output, Catch::Contains("LibTorch 1.13.0"));
-  CHECK_THAT(r.output, Catch::Contains("model/\n  text/\n    token_embedding.weight  f16 [32, 8]  512 B"));
+  CHECK_THAT(r.output,
+             Catch::Contains("model/\n  text/\n    token_embedding.weight  f16 [32, 8]  512 B"));
   CHECK_THAT(r.output, Catch::Contains("ln_post.bias  bf16 [16]  32 B  contiguous  xxh3-64:"));
   const auto j = run(harvest_exe + " ckpt inspect --json " + file.string());
   CHECK(j.exit_code == 0);
@@ -33,7 +34,8 @@ TEST_CASE("ckpt inspect prints metadata and the dataset tree", "[checkpoint][cli
   CHECK_THAT(c.output, Catch::Contains("steps = 77"));
 }
 
-TEST_CASE("ckpt verify exits 0 on an intact file and 1 naming the corrupt dataset", "[checkpoint][cli]") {
+TEST_CASE("ckpt verify exits 0 on an intact file and 1 naming the corrupt dataset",
+          "[checkpoint][cli]") {
   ScratchDir dir("cli-verify");
   const auto file = dir.path() / "v.h5";
   write_checkpoint_file(test::make_snapshot(5), file);
@@ -59,7 +61,8 @@ TEST_CASE("ckpt verify exits 0 on an intact file and 1 naming the corrupt datase
   CHECK(run(harvest_exe + " ckpt verify").exit_code == 2);
 }
 
-TEST_CASE("ckpt verify and inspect on a checkpoint folder cover every committed checkpoint", "[checkpoint][cli]") {
+TEST_CASE("ckpt verify and inspect on a checkpoint folder cover every committed checkpoint",
+          "[checkpoint][cli]") {
   ScratchDir dir("cli-dir");
   for (int64_t step : {10, 20}) {
     write_part(test::make_snapshot(step), dir.path());
@@ -78,10 +81,12 @@ TEST_CASE("ckpt verify and inspect on a checkpoint folder cover every committed 
 
 TEST_CASE("bench checkpoint prints JSON on its last line", "[checkpoint][cli]") {
   ScratchDir dir("cli-bench");
-  const auto r = run(harvest_exe + " bench checkpoint --size-mb 2 --reps 1 --json --dir " + dir.path().string());
+  const auto r = run(harvest_exe + " bench checkpoint --size-mb 2 --reps 1 --json --dir " +
+                     dir.path().string());
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   const auto last = r.output.substr(r.output.rfind('{'));
-  for (const char* key : {"save_gbps", "raw_write_gbps", "sync_save_s", "async_block_s", "load_gbps"})
+  for (const char* key :
+       {"save_gbps", "raw_write_gbps", "sync_save_s", "async_block_s", "load_gbps"})
     CHECK_THAT(last, Catch::Contains(std::string("\"") + key + "\""));
 }

@@ -1,6 +1,5 @@
 // The commit protocol: parts, the latest manifest, fall-back on corruption, retention.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 
 #include "checkpoint/commit.hpp"
@@ -16,7 +15,8 @@ namespace fs = std::filesystem;
 
 namespace {
 void save_and_commit(const fs::path& dir, int64_t step, int64_t world = 1) {
-  for (int64_t rank = 0; rank < world; ++rank) write_part(test::make_snapshot(step, rank, world), dir);
+  for (int64_t rank = 0; rank < world; ++rank)
+    write_part(test::make_snapshot(step, rank, world), dir);
   commit_checkpoint(dir, step, world);
 }
 
@@ -38,7 +38,8 @@ TEST_CASE("a checkpoint is committed only when every part is durable", "[checkpo
   CHECK_FALSE(resolve_latest(dir.path()).has_value());
   write_part(test::make_snapshot(10, 0, 3), dir.path());
   write_part(test::make_snapshot(10, 2, 3), dir.path());
-  CHECK_THROWS_WITH(commit_checkpoint(dir.path(), 10, 3), Catch::Contains("part-00001-of-00003.h5 is missing"));
+  CHECK_THROWS_WITH(commit_checkpoint(dir.path(), 10, 3),
+                    Catch::Contains("part-00001-of-00003.h5 is missing"));
   CHECK_FALSE(read_manifest(dir.path()).has_value());
 
   write_part(test::make_snapshot(10, 1, 3), dir.path());
@@ -58,12 +59,15 @@ TEST_CASE("a checkpoint is committed only when every part is durable", "[checkpo
 TEST_CASE("commit rejects a part written for another step or world size", "[checkpoint]") {
   ScratchDir dir("mismatch");
   write_part(test::make_snapshot(20, 0, 1), dir.path());
-  fs::rename(part_path(dir.path(), 20, 0, 1), dir.path() / "step-000000000020" / "part-00000-of-00002.h5");
+  fs::rename(part_path(dir.path(), 20, 0, 1),
+             dir.path() / "step-000000000020" / "part-00000-of-00002.h5");
   write_part(test::make_snapshot(20, 1, 2), dir.path());
-  CHECK_THROWS_WITH(commit_checkpoint(dir.path(), 20, 2), Catch::Contains("holds step 20 rank 0 of 1"));
+  CHECK_THROWS_WITH(commit_checkpoint(dir.path(), 20, 2),
+                    Catch::Contains("holds step 20 rank 0 of 1"));
 }
 
-TEST_CASE("resume falls back to the previous checkpoint when the latest is corrupt", "[checkpoint]") {
+TEST_CASE("resume falls back to the previous checkpoint when the latest is corrupt",
+          "[checkpoint]") {
   ScratchDir dir("fallback");
   save_and_commit(dir.path(), 100);
   save_and_commit(dir.path(), 200);
@@ -76,13 +80,15 @@ TEST_CASE("resume falls back to the previous checkpoint when the latest is corru
       offset = *reader.find("model/visual/conv1.weight")->file_offset + 5;
     }
     test::flip_byte(newest, offset);
-    CHECK(resolve_latest(dir.path(), VerifyLevel::Sizes)->checkpoint.step == 200);  // sizes alone miss it
+    CHECK(resolve_latest(dir.path(), VerifyLevel::Sizes)->checkpoint.step ==
+          200);  // sizes alone miss it
     const auto resolved = resolve_latest(dir.path(), VerifyLevel::Full);
     REQUIRE(resolved.has_value());
     CHECK(resolved->checkpoint.step == 100);
     REQUIRE(resolved->skipped.size() == 1);
     CHECK_THAT(resolved->skipped[0], Catch::Contains("step-000000000200"));
-    CHECK_THAT(resolved->skipped[0], Catch::Contains("dataset 'model/visual/conv1.weight' is corrupt"));
+    CHECK_THAT(resolved->skipped[0],
+               Catch::Contains("dataset 'model/visual/conv1.weight' is corrupt"));
   }
   SECTION("truncated part") {
     fs::resize_file(newest, fs::file_size(newest) - 1000);
@@ -106,7 +112,8 @@ TEST_CASE("resume falls back to the previous checkpoint when the latest is corru
 TEST_CASE("a malformed manifest is an error naming it", "[checkpoint]") {
   ScratchDir dir("manifest");
   std::ofstream(dir.path() / "latest") << "{\"format\": \"harvest-checkpoint-manifest\"";
-  CHECK_THROWS_WITH(read_manifest(dir.path()), Catch::Contains("latest: malformed checkpoint manifest"));
+  CHECK_THROWS_WITH(read_manifest(dir.path()),
+                    Catch::Contains("latest: malformed checkpoint manifest"));
 }
 
 TEST_CASE("retention keeps the last K plus every Nth step", "[checkpoint]") {
@@ -114,7 +121,8 @@ TEST_CASE("retention keeps the last K plus every Nth step", "[checkpoint]") {
     const std::vector<int64_t> steps = {100, 200, 300, 400, 500, 600, 700};
     CHECK(steps_to_delete(steps, {3, 0}) == std::vector<int64_t>{100, 200, 300, 400});
     CHECK(steps_to_delete(steps, {2, 200}) == std::vector<int64_t>{100, 300, 500});
-    CHECK(steps_to_delete(steps, {0, 0}) == std::vector<int64_t>{100, 200, 300, 400, 500, 600});  // latest kept
+    CHECK(steps_to_delete(steps, {0, 0}) ==
+          std::vector<int64_t>{100, 200, 300, 400, 500, 600});  // latest kept
     CHECK(steps_to_delete({700, 100, 400}, {1, 0}) == std::vector<int64_t>{100, 400});
     CHECK(steps_to_delete(steps, {10, 0}).empty());
   }
@@ -124,7 +132,8 @@ TEST_CASE("retention keeps the last K plus every Nth step", "[checkpoint]") {
     write_part(test::make_snapshot(250), dir.path());  // written, never committed: a crash
     write_part(test::make_snapshot(600), dir.path());  // newer than latest: maybe still in progress
     const auto removed = apply_retention(dir.path(), {2, 200});
-    CHECK(removed == std::vector<std::string>{"step-000000000100", "step-000000000250", "step-000000000300"});
+    CHECK(removed ==
+          std::vector<std::string>{"step-000000000100", "step-000000000250", "step-000000000300"});
     CHECK(committed_steps(dir.path()) == std::vector<int64_t>{500, 400, 200});
     CHECK(fs::exists(checkpoint_folder(dir.path(), 200)));
     CHECK_FALSE(fs::exists(checkpoint_folder(dir.path(), 300)));

@@ -1,11 +1,10 @@
 // Crash safety: a saving process killed with SIGKILL at random moments never leaves a state in
 // which the latest committed checkpoint fails to load.
-#include <catch2/catch.hpp>
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -22,7 +21,9 @@ namespace fs = std::filesystem;
 namespace {
 // The child: saves checkpoints back to back (write part, commit, retention) until killed. The
 // content of step s is make_snapshot(s, 0, 1, scale(s)), so the parent can check it.
-int64_t scale_of(int64_t step) { return 1 + step % 97; }
+int64_t scale_of(int64_t step) {
+  return 1 + step % 97;
+}
 
 [[noreturn]] void save_forever(const fs::path& dir, int64_t first_step, bool async) {
   try {
@@ -31,7 +32,8 @@ int64_t scale_of(int64_t step) { return 1 + step % 97; }
     options.async = async;
     options.retention = {2, 0};
     CheckpointSaver saver(options);
-    for (int64_t step = first_step;; ++step) saver.save(test::make_snapshot(step, 0, 1, scale_of(step)));
+    for (int64_t step = first_step;; ++step)
+      saver.save(test::make_snapshot(step, 0, 1, scale_of(step)));
   } catch (...) {
   }
   ::_exit(3);  // never reached unless saving itself throws: the parent reports it

@@ -1,9 +1,8 @@
 // One checkpoint file: bit-exact round trip, dtypes, metadata, bad input, corruption, truncation.
-#include <catch2/catch.hpp>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
 
@@ -24,7 +23,8 @@ TEST_CASE("a checkpoint file round-trips bit-exactly", "[checkpoint]") {
   const std::vector<DType> all = {DType::F64, DType::F32, DType::F16, DType::BF16, DType::I64,
                                   DType::I32, DType::I16, DType::I8,  DType::U8,   DType::Bool};
   for (std::size_t i = 0; i < all.size(); ++i)
-    test::fill_random(s.add(std::string("extra/") + dtype_name(all[i]), all[i], {3, 5}), 15 * dtype_size(all[i]), i);
+    test::fill_random(s.add(std::string("extra/") + dtype_name(all[i]), all[i], {3, 5}),
+                      15 * dtype_size(all[i]), i);
   s.add("extra/empty", DType::F32, {0, 7});
   const uint32_t nan_bits = 0x7fc01234u;
   s.add_copy("extra/nan", DType::F32, {1}, &nan_bits);
@@ -69,7 +69,8 @@ TEST_CASE("metadata defaults are filled in by the writer", "[checkpoint]") {
 TEST_CASE("a config larger than HDF5's 64 KiB object-header limit is stored", "[checkpoint]") {
   ScratchDir dir("bigconfig");
   Snapshot s = test::make_snapshot(6);
-  for (int i = 0; s.meta.config_toml.size() < 200000; ++i) s.meta.config_toml += "# line " + std::to_string(i) + "\n";
+  for (int i = 0; s.meta.config_toml.size() < 200000; ++i)
+    s.meta.config_toml += "# line " + std::to_string(i) + "\n";
   write_checkpoint_file(s, dir.path() / "big.h5");
   const CheckpointReader reader(dir.path() / "big.h5");
   CHECK(reader.meta().config_toml == s.meta.config_toml);
@@ -86,14 +87,23 @@ TEST_CASE("snapshots reject bad record paths and sizes, naming the record", "[ch
     }
     return std::string("no error");
   };
-  CHECK_THAT(message([&] { s.add("model/a/b", DType::F32, {2}); }), Catch::Contains("'model/a/b' added twice"));
-  CHECK_THAT(message([&] { s.add("model/a", DType::F32, {2}); }), Catch::Contains("clashes with a group"));
-  CHECK_THAT(message([&] { s.add("model/a/b/c", DType::F32, {2}); }), Catch::Contains("lies under record 'model/a/b'"));
-  CHECK_THAT(message([&] { s.add("/abs", DType::F32, {2}); }), Catch::Contains("must not start or end"));
-  CHECK_THAT(message([&] { s.add("a//b", DType::F32, {2}); }), Catch::Contains("empty, '.' or '..'"));
-  CHECK_THAT(message([&] { s.add("a/../b", DType::F32, {2}); }), Catch::Contains("empty, '.' or '..'"));
-  CHECK_THAT(message([&] { s.add("neg", DType::F32, {-1}); }), Catch::Contains("'neg': negative dimension -1"));
-  CHECK_THAT(message([&] { s.add_record(Record{"short", DType::F32, {4}, HostBuffer(3)}); }),
+  CHECK_THAT(message([&] { s.add("model/a/b", DType::F32, {2}); }),
+             Catch::Contains("'model/a/b' added twice"));
+  CHECK_THAT(message([&] { s.add("model/a", DType::F32, {2}); }),
+             Catch::Contains("clashes with a group"));
+  CHECK_THAT(message([&] { s.add("model/a/b/c", DType::F32, {2}); }),
+             Catch::Contains("lies under record 'model/a/b'"));
+  CHECK_THAT(message([&] { s.add("/abs", DType::F32, {2}); }),
+             Catch::Contains("must not start or end"));
+  CHECK_THAT(message([&] { s.add("a//b", DType::F32, {2}); }),
+             Catch::Contains("empty, '.' or '..'"));
+  CHECK_THAT(message([&] { s.add("a/../b", DType::F32, {2}); }),
+             Catch::Contains("empty, '.' or '..'"));
+  CHECK_THAT(message([&] { s.add("neg", DType::F32, {-1}); }),
+             Catch::Contains("'neg': negative dimension -1"));
+  CHECK_THAT(message([&] {
+               s.add_record(Record{"short", DType::F32, {4}, HostBuffer(3)});
+             }),
              Catch::Contains("'short': 3 bytes"));
   CHECK_THAT(message([&] { (void)s.blob("model/a/b"); }), Catch::Contains("not a u8 blob"));
   CHECK(parse_dtype("bf16") == DType::BF16);
@@ -103,7 +113,8 @@ TEST_CASE("snapshots reject bad record paths and sizes, naming the record", "[ch
 
 TEST_CASE("reading names the file and dataset on every failure", "[checkpoint]") {
   ScratchDir dir("bad");
-  CHECK_THROWS_WITH(CheckpointReader(dir.path() / "none.h5"), Catch::Contains("none.h5 does not exist"));
+  CHECK_THROWS_WITH(CheckpointReader(dir.path() / "none.h5"),
+                    Catch::Contains("none.h5 does not exist"));
   const fs::path junk = dir.path() / "junk.h5";
   std::ofstream(junk) << "not hdf5 at all";
   CHECK_THROWS_WITH(CheckpointReader(junk), Catch::Contains("junk.h5"));
@@ -132,14 +143,18 @@ TEST_CASE("a flipped byte in a dataset is reported naming that dataset", "[check
   test::flip_byte(file, offset);
   const CheckpointReader reader(file);
   CHECK_NOTHROW(reader.read("model/visual/conv1.weight"));
-  CHECK_THROWS_WITH(reader.read("optimizer/exp_avg/model.visual.conv1.weight"),
-                    Catch::Contains("f.h5: dataset 'optimizer/exp_avg/model.visual.conv1.weight' is corrupt: checksum"));
+  CHECK_THROWS_WITH(
+      reader.read("optimizer/exp_avg/model.visual.conv1.weight"),
+      Catch::Contains(
+          "f.h5: dataset 'optimizer/exp_avg/model.visual.conv1.weight' is corrupt: checksum"));
   const auto problems = reader.verify();
   REQUIRE(problems.size() == 1);
-  CHECK_THROWS_WITH(verify_checkpoint_file(file), Catch::Contains("optimizer/exp_avg/model.visual.conv1.weight"));
+  CHECK_THROWS_WITH(verify_checkpoint_file(file),
+                    Catch::Contains("optimizer/exp_avg/model.visual.conv1.weight"));
 }
 
-TEST_CASE("any single flipped byte makes verification fail or leaves the data intact", "[checkpoint]") {
+TEST_CASE("any single flipped byte makes verification fail or leaves the data intact",
+          "[checkpoint]") {
   // Metadata is checksummed by HDF5 (1.8 format), data by harvest: a flip anywhere is caught, or
   // hits bytes that carry no information (unused metadata space), in which case every record
   // still reads back exactly. Each trial runs in a child process: HDF5 keeps internal state
@@ -198,7 +213,8 @@ TEST_CASE("a truncated file is reported naming the first dataset cut", "[checkpo
     FAIL("truncated file opened");
   } catch (const Error& e) {
     const std::string what = e.what();
-    CHECK_THAT(what, Catch::Contains("t.h5: checkpoint file is truncated: " + std::to_string(cut) + " bytes on disk"));
+    CHECK_THAT(what, Catch::Contains("t.h5: checkpoint file is truncated: " + std::to_string(cut) +
+                                     " bytes on disk"));
     CHECK_THAT(what, Catch::Contains("dataset '" + victim + "' is cut"));
   }
 }

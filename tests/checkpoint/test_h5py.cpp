@@ -1,6 +1,5 @@
 // Checkpoints are plain HDF5: h5py (Debian's python3-h5py, an independent reader) reads them.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 
 #include "checkpoint/writer.hpp"
@@ -10,7 +9,8 @@
 using namespace harvest::checkpoint;
 using harvest::checkpoint::test::ScratchDir;
 
-TEST_CASE("h5py reads a harvest checkpoint: values, dtypes, metadata, checksums", "[checkpoint][h5py]") {
+TEST_CASE("h5py reads a harvest checkpoint: values, dtypes, metadata, checksums",
+          "[checkpoint][h5py]") {
   ScratchDir dir("h5py");
   Snapshot s;
   s.meta.step = 4242;

@@ -1,7 +1,6 @@
 // CheckpointSaver: async saves return at once, a save waits for the previous one, failures are
 // reported and the next save retries.
 #include <catch2/catch.hpp>
-
 #include <cstring>
 
 #include "checkpoint/commit.hpp"
@@ -41,7 +40,8 @@ TEST_CASE("async saves commit in order and apply retention", "[checkpoint][saver
   }
 }
 
-TEST_CASE("a failed save is reported, training goes on, and the next save succeeds", "[checkpoint][saver]") {
+TEST_CASE("a failed save is reported, training goes on, and the next save succeeds",
+          "[checkpoint][saver]") {
   ScratchDir dir("saverfail");
   const fs::path blocker = dir.path() / "ckpt";
   std::ofstream(blocker) << "a file where the checkpoint folder should be";
@@ -84,7 +84,8 @@ TEST_CASE("multi-rank parts are reported, not committed, by the saver", "[checkp
   CHECK(resolve_latest(dir.path())->checkpoint.world_size == 2);
 }
 
-TEST_CASE("the saver recycles snapshot buffers so the blocking copy needs no fresh memory", "[checkpoint][saver]") {
+TEST_CASE("the saver recycles snapshot buffers so the blocking copy needs no fresh memory",
+          "[checkpoint][saver]") {
   ScratchDir dir("saverpool");
   SaverOptions options;
   options.dir = dir.path();
@@ -110,7 +111,8 @@ TEST_CASE("the saver recycles snapshot buffers so the blocking copy needs no fre
   CHECK(std::memcmp(w.data(), expected.data(), 4096) == 0);
 }
 
-TEST_CASE("the [checkpoint] section drives the saver and the resume decision", "[checkpoint][config]") {
+TEST_CASE("the [checkpoint] section drives the saver and the resume decision",
+          "[checkpoint][config]") {
   ScratchDir dir("config");
   harvest::Config config;
   config.logging.run_dir = (dir.path() / "run").string();
@@ -134,5 +136,6 @@ TEST_CASE("the [checkpoint] section drives the saver and the resume decision", "
   config.checkpoint.resume = checkpoint_dir(config).string();
   CHECK(resolve_resume(config)->checkpoint.step == 30);
   config.checkpoint.resume = (dir.path() / "elsewhere").string();
-  CHECK_THROWS_WITH(resolve_resume(config), Catch::Contains("checkpoint.resume: " + config.checkpoint.resume));
+  CHECK_THROWS_WITH(resolve_resume(config),
+                    Catch::Contains("checkpoint.resume: " + config.checkpoint.resume));
 }
