@@ -5,9 +5,11 @@ extern "C" {
 }
 
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "core/check_ffmpeg.hpp"
+#include "dataloader/ffmpeg_log.hpp"
 
 namespace harvest::data {
 
@@ -18,6 +20,7 @@ void VideoWriter::OutputCloser::operator()(AVFormatContext* ctx) const {
 
 VideoWriter::VideoWriter(std::string path, VideoWriterOptions options)
     : path_(std::move(path)), options_(std::move(options)), frame_(make_frame()), packet_(make_packet()) {
+  route_ffmpeg_logs();
   const auto dot = path_.rfind('.');
   const std::string ext = dot == std::string::npos ? "" : path_.substr(dot);
   tmp_ = path_ + ".part" + ext;  // keeps the extension: the muxer is guessed from it
@@ -73,6 +76,12 @@ VideoWriter::VideoWriter(std::string path, VideoWriterOptions options)
   frame_->width = options_.width;
   frame_->height = options_.height;
   check_av(av_frame_get_buffer(frame_.get(), 0), "av_frame_get_buffer", path_);
+  rgb_ = make_frame();
+  rgb_->format = AV_PIX_FMT_RGB24;
+  rgb_->width = options_.width;
+  rgb_->height = options_.height;
+  check_av(av_frame_get_buffer(rgb_.get(), 0), "av_frame_get_buffer", path_);
+  for (int i = 0; i < AV_NUM_DATA_POINTERS && rgb_->buf[i]; ++i) std::memset(rgb_->buf[i]->data, 0, rgb_->buf[i]->size);
   sws_.reset(sws_getContext(options_.width, options_.height, AV_PIX_FMT_RGB24, options_.width, options_.height,
                             AV_PIX_FMT_YUV420P, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT, nullptr, nullptr,
                             nullptr));
@@ -85,9 +94,12 @@ VideoWriter::~VideoWriter() {
 
 void VideoWriter::write(const uint8_t* rgb) {
   check_av(av_frame_make_writable(frame_.get()), "av_frame_make_writable", path_);
-  const uint8_t* src[4] = {rgb, nullptr, nullptr, nullptr};
-  const int src_stride[4] = {options_.width * 3, 0, 0, 0};
-  sws_scale(sws_.get(), src, src_stride, 0, options_.height, frame_->data, frame_->linesize);
+  // swscale's SIMD reads a little past each row: give it padded rows whose padding is zeroed
+  // once, or bytes beyond the caller's buffer leak into the encoder (non-deterministic output).
+  const size_t row = static_cast<size_t>(options_.width) * 3;
+  for (int y = 0; y < options_.height; ++y)
+    std::memcpy(rgb_->data[0] + static_cast<size_t>(y) * rgb_->linesize[0], rgb + y * row, row);
+  sws_scale(sws_.get(), rgb_->data, rgb_->linesize, 0, options_.height, frame_->data, frame_->linesize);
   frame_->pts = next_pts_++;
   check_av(avcodec_send_frame(codec_.get(), frame_.get()), "avcodec_send_frame", path_);
   drain();
@@ -98,6 +110,7 @@ void VideoWriter::drain() {
     const int rc = avcodec_receive_packet(codec_.get(), packet_.get());
     if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
     check_av(rc, "avcodec_receive_packet", path_);
+    if (packet_->duration <= 0) packet_->duration = 1;  // one frame: lets the muxer record the last frame's span
     av_packet_rescale_ts(packet_.get(), codec_->time_base, stream_->time_base);
     packet_->stream_index = stream_->index;
     check_av(av_interleaved_write_frame(format_.get(), packet_.get()), "av_interleaved_write_frame", path_);

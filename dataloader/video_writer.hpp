@@ -44,6 +44,7 @@ class VideoWriter {
   CodecPtr codec_;
   AVStream* stream_ = nullptr;  // owned by format_
   FramePtr frame_;
+  FramePtr rgb_;  // padded copy of the caller's picture
   PacketPtr packet_;
   SwsPtr sws_;
   int64_t next_pts_ = 0;

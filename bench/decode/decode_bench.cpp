@@ -1,0 +1,141 @@
+#include "bench/decode/decode_bench.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include <unistd.h>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+#include "dataloader/clip_decoder.hpp"
+#include "dataloader/video_writer.hpp"
+
+namespace harvest::bench {
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// Moving gradients and noise-free shapes at 640x360: x264 at its defaults (B-frames, GOP 250).
+std::vector<std::string> make_videos(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  std::vector<std::string> out;
+  const int w = 640, h = 360, fps = 30, seconds = 5;
+  std::vector<uint8_t> rgb(static_cast<size_t>(w) * h * 3);
+  for (int v = 0; v < 4; ++v) {
+    const std::string path = (dir / ("bench" + std::to_string(v) + ".mp4")).string();
+    data::VideoWriterOptions o;
+    o.width = w;
+    o.height = h;
+    o.fps = fps;
+    o.crf = 23;
+    data::VideoWriter writer(path, o);
+    for (int f = 0; f < fps * seconds; ++f) {
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+          uint8_t* p = &rgb[(static_cast<size_t>(y) * w + x) * 3];
+          p[0] = static_cast<uint8_t>((x + 3 * f + 40 * v) & 0xff);
+          p[1] = static_cast<uint8_t>((y * 2 + f) & 0xff);
+          p[2] = static_cast<uint8_t>(((x / 40 + y / 40 + f / 15) % 2) * 200);
+        }
+      writer.write(rgb.data());
+    }
+    writer.close();
+    out.push_back(path);
+  }
+  return out;
+}
+
+// One timed run of harvest's decode path: clips/s over `passes` passes of the list.
+double run_harvest(const DecodeBenchOptions& o) {
+  const int64_t total = static_cast<int64_t>(o.videos.size()) * o.passes;
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> checksum{0};
+  Stopwatch clock;
+  auto work = [&] {
+    data::ClipOptions c;
+    c.frames = o.frames;
+    c.out_width = c.out_height = o.size;
+    c.reader.threads = 1;
+    for (int64_t i = next++; i < total; i = next++) {
+      data::SampleRng rng(static_cast<uint64_t>(i));
+      const data::Clip clip = data::decode_clip(o.videos[static_cast<size_t>(i) % o.videos.size()], c, rng);
+      checksum += clip.pixels[clip.pixels.size() / 2];  // keeps the work observable
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < o.threads; ++t) pool.emplace_back(work);
+  for (auto& t : pool) t.join();
+  return static_cast<double>(total) / clock.seconds();
+}
+
+double run_reference(const DecodeBenchOptions& o) {
+  std::string cmd = "/usr/bin/python3 '" + o.reference_script + "' --frames " + std::to_string(o.frames) +
+                    " --size " + std::to_string(o.size) + " --threads " + std::to_string(o.threads) + " --passes " +
+                    std::to_string(o.passes);
+  for (const auto& v : o.videos) cmd += " '" + v + "'";
+  FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
+  HARVEST_REQUIRE(pipe, Runtime, "cannot run ", cmd);
+  std::string output;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) output.append(buf, n);
+  const int status = ::pclose(pipe);
+  HARVEST_REQUIRE(status == 0, Runtime, "PyAV reference failed (", cmd, "):\n", output);
+  const auto last = output.find_last_of('{');
+  HARVEST_REQUIRE(last != std::string::npos, Runtime, "PyAV reference printed no JSON:\n", output);
+  return nlohmann::json::parse(output.substr(last)).at("clips_per_s").get<double>();
+}
+
+}  // namespace
+
+nlohmann::json run_decode_bench(const DecodeBenchOptions& options) {
+  DecodeBenchOptions o = options;
+  HARVEST_REQUIRE(o.frames > 0 && o.size > 0 && o.threads > 0 && o.reps > 0 && o.passes > 0, Usage,
+                  "bench decode: --frames, --size, --threads, --reps and --passes must be positive");
+  std::filesystem::path generated;
+  if (o.videos.empty()) {
+    generated = std::filesystem::temp_directory_path() / ("harvest-bench-decode-" + std::to_string(::getpid()));
+    std::fprintf(stderr, "generating 4 H.264 clips (640x360, 5 s, 30 fps) in %s\n", generated.c_str());
+    o.videos = make_videos(generated);
+  }
+  if (o.reference_script.empty()) o.reference_script = HARVEST_SOURCE_DIR "/bench/reference/decode_reference.py";
+  data::VideoReader probe(o.videos[0], data::ReaderOptions{});
+  const std::string codec = probe.info().codec;
+
+  run_harvest(o);  // warm-up: page cache, lazy library initialisation
+  std::vector<double> ours, theirs;
+  for (int r = 0; r < o.reps; ++r) {
+    ours.push_back(run_harvest(o));
+    std::fprintf(stderr, "rep %d harvest %.2f clips/s", r, ours.back());
+    if (o.reference) {
+      theirs.push_back(run_reference(o));
+      std::fprintf(stderr, "  pyav %.2f clips/s", theirs.back());
+    }
+    std::fprintf(stderr, "\n");
+  }
+  if (!generated.empty()) std::filesystem::remove_all(generated);
+
+  nlohmann::json j;
+  j["clips_per_s"] = median(ours);
+  j["frames_per_s"] = median(ours) * static_cast<double>(o.frames);
+  if (o.reference) {
+    j["pyav_clips_per_s"] = median(theirs);
+    j["ratio_vs_pyav"] = median(theirs) > 0 ? median(ours) / median(theirs) : 0.0;
+  }
+  j["videos"] = o.videos.size();
+  j["codec"] = codec;
+  j["frames"] = o.frames;
+  j["size"] = o.size;
+  j["threads"] = o.threads;
+  j["reps"] = o.reps;
+  return j;
+}
+
+}  // namespace harvest::bench

@@ -1,0 +1,28 @@
+// `harvest bench decode`: clips/s and frames/s of the dataloader's decode path (eval sampling,
+// resize to SxS) against PyAV doing the same sampling (bench/reference/decode_reference.py),
+// interleaved A B A B with medians reported.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace harvest::bench {
+
+struct DecodeBenchOptions {
+  std::vector<std::string> videos;  // empty: generate H.264 clips (640x360, 5 s, 30 fps)
+  int64_t frames = 8;
+  int size = 224;
+  int threads = 1;   // clip workers, one single-threaded decoder each
+  int reps = 3;      // interleaved repetitions of (harvest, PyAV)
+  int passes = 2;    // passes over the video list per repetition
+  bool reference = true;  // also run PyAV (needs /usr/bin/python3 with av)
+  std::string reference_script;  // default: the source tree's bench/reference/decode_reference.py
+};
+
+// Runs the benchmark (progress lines to stderr); returns the summary for the last line.
+nlohmann::json run_decode_bench(const DecodeBenchOptions& options);
+
+}  // namespace harvest::bench
