@@ -59,6 +59,7 @@ float float8_e5m2_to_float(uint8_t bits) {
 }
 
 void convert_to_float32(Dtype dtype, const uint8_t* bytes, size_t count, float* out) {
+  if (count == 0) return;  // empty tensors: `out` may be null
   switch (dtype) {
     case Dtype::F32:
       std::memcpy(out, bytes, count * sizeof(float));
