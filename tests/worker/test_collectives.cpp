@@ -186,3 +186,36 @@ TEST_CASE("a non-finite loss on one rank skips that step on every rank", "[worke
   for (float v : r0) REQUIRE(std::isfinite(v));
   fs::remove_all(dir);
 }
+
+TEST_CASE("exact resume: stop after step 2, resume, end bitwise equal to an uninterrupted run",
+          "[worker][checkpoint][model]") {
+  const auto dir = temp_dir();
+  const std::string common = "--steps 4 --global-batch 8 --drop 0.5 --mask 0.5";
+  SECTION("one worker") {
+    REQUIRE(run(train_probe + " " + common + " --out " + (dir / "full.bin").string()).exit_code == 0);
+    const auto first = run(train_probe + " --steps 2 --global-batch 8 --drop 0.5 --mask 0.5 --save-after 2 --checkpoint-dir " +
+                           (dir / "ck").string());
+    INFO(first.output);
+    REQUIRE(first.exit_code == 0);
+    const auto resumed = run(train_probe + " " + common + " --resume " + (dir / "ck").string() + " --out " +
+                             (dir / "resumed.bin").string());
+    INFO(resumed.output);
+    REQUIRE(resumed.exit_code == 0);
+    CHECK_THAT(resumed.output, !Catch::Contains("\"step\": 1,") && Catch::Contains("\"step\": 2,"));
+    CHECK(read_floats(dir / "resumed.bin") == read_floats(dir / "full.bin"));
+  }
+  SECTION("two Gloo workers") {
+    REQUIRE(run(two_trainers(common, dir)).exit_code == 0);
+    const auto full = read_floats(dir / "r0.bin");
+    const auto first = run(two_trainers("--steps 2 --global-batch 8 --drop 0.5 --mask 0.5", dir,
+                                        "--save-after 2 --checkpoint-dir " + (dir / "ck2").string()));
+    INFO(first.output);
+    REQUIRE(first.exit_code == 0);
+    const auto resumed = run(two_trainers(common, dir, "--resume " + (dir / "ck2").string()));
+    INFO(resumed.output);
+    REQUIRE(resumed.exit_code == 0);
+    CHECK(read_floats(dir / "r0.bin") == full);
+    CHECK(read_floats(dir / "r1.bin") == full);
+  }
+  fs::remove_all(dir);
+}

@@ -4,6 +4,9 @@
 // Writes the final parameters (float32, parameter order) and one JSON line per step.
 //   train_probe --rank R --world W --port P --steps K --global-batch B --out FILE
 //               [--drop D] [--mask M] [--nan-step S --nan-rank R] [--accumulation A]
+//               [--save-after S --checkpoint-dir DIR] [--resume DIR]
+// With checkpoints (not in HARVEST_MODEL_ONLY builds): after step S every rank writes its part,
+// rank 0 commits; --resume restores the latest committed checkpoint and continues.
 #include <torch/torch.h>
 
 #include <fstream>
@@ -13,6 +16,10 @@
 #include "model/video_text_model.hpp"
 #include "worker/comm_group.hpp"
 #include "worker/train_step.hpp"
+#ifdef HARVEST_PROBE_CHECKPOINTS
+#include "checkpoint/commit.hpp"
+#include "worker/checkpoint_state.hpp"
+#endif
 
 using namespace harvest;
 
@@ -48,6 +55,8 @@ class SliceSource final : public BatchSource {
     mine.text = all.text.narrow(0, rank_ * local, local).contiguous();
     return mine;
   }
+  std::string state() const { return std::to_string(index_); }
+  void restore(const std::string& state) { index_ = std::stoll(state); }
 
  private:
   int rank_, world_;
@@ -97,7 +106,19 @@ int main(int argc, char** argv) {
     dist.bucket_mb = 0.05;
     TrainStep step(model, *group, train, dist, steps, 1, torch::kCPU);
     SliceSource source(rank, world, std::stoi(get("--global-batch", "8")) / train.accumulation);
-    for (int s = 0; s < steps; ++s) {
+    int first_step = 0;
+#ifdef HARVEST_PROBE_CHECKPOINTS
+    const int save_after = std::stoi(get("--save-after", "-1"));
+    const std::string checkpoint_dir = get("--checkpoint-dir", "");
+    if (args.count("--resume")) {
+      const auto latest = checkpoint::resolve_latest(args["--resume"]);
+      if (!latest) throw std::runtime_error("no committed checkpoint in " + args["--resume"]);
+      auto [progress, sampler] = restore_training_state(latest->parts.at(rank), *model, step.optimizer());
+      first_step = static_cast<int>(progress.step);
+      source.restore(sampler);
+    }
+#endif
+    for (int s = first_step; s < steps; ++s) {
       if (s == nan_step && rank == nan_rank) {
         // A non-finite loss on one rank only: poison this rank's temperature for one step.
         const auto saved = model->logit_scale.detach().clone();
@@ -112,6 +133,17 @@ int main(int argc, char** argv) {
       std::cout << "{\"rank\": " << rank << ", \"step\": " << s << ", \"applied\": " << o.applied
                 << ", \"vtc\": " << o.vtc << ", \"mlm\": " << o.mlm << ", \"overlap\": "
                 << o.reduce.buckets_started_in_backward << "}\n";
+#ifdef HARVEST_PROBE_CHECKPOINTS
+      if (s + 1 == save_after) {
+        checkpoint::Snapshot snap = capture_training_state(*model, step.optimizer(), TrainProgress{s + 1, 0, 0, 0},
+                                                           source.state());
+        snap.meta.rank = rank;
+        snap.meta.world_size = world;
+        checkpoint::write_part(snap, checkpoint_dir);
+        group->barrier(Deadline::after_seconds(30));
+        if (rank == 0) checkpoint::commit_checkpoint(checkpoint_dir, s + 1, world);
+      }
+#endif
     }
     std::ofstream out(get("--out", "/dev/null"), std::ios::binary);
     for (const auto& p : model->parameters()) {

@@ -1,0 +1,211 @@
+#include "worker/checkpoint_state.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+#include "core/error.hpp"
+
+namespace harvest {
+
+namespace ck = harvest::checkpoint;
+
+namespace {
+
+ck::DType to_dtype(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return ck::DType::F32;
+    case at::kDouble: return ck::DType::F64;
+    case at::kHalf: return ck::DType::F16;
+    case at::kBFloat16: return ck::DType::BF16;
+    case at::kLong: return ck::DType::I64;
+    case at::kInt: return ck::DType::I32;
+    case at::kShort: return ck::DType::I16;
+    case at::kChar: return ck::DType::I8;
+    case at::kByte: return ck::DType::U8;
+    case at::kBool: return ck::DType::Bool;
+    default: fail(ErrorKind::Internal, "checkpoint: no dtype for ", t);
+  }
+}
+
+at::ScalarType to_scalar(ck::DType t) {
+  switch (t) {
+    case ck::DType::F32: return at::kFloat;
+    case ck::DType::F64: return at::kDouble;
+    case ck::DType::F16: return at::kHalf;
+    case ck::DType::BF16: return at::kBFloat16;
+    case ck::DType::I64: return at::kLong;
+    case ck::DType::I32: return at::kInt;
+    case ck::DType::I16: return at::kShort;
+    case ck::DType::I8: return at::kChar;
+    case ck::DType::U8: return at::kByte;
+    case ck::DType::Bool: return at::kBool;
+  }
+  fail(ErrorKind::Internal, "checkpoint: unknown dtype");
+}
+
+void add_tensor(ck::Snapshot& snap, const std::string& path, const at::Tensor& tensor) {
+  const at::Tensor host = tensor.detach().to(at::kCPU).contiguous();
+  std::byte* dst = snap.add(path, to_dtype(host.scalar_type()), host.sizes().vec());
+  std::memcpy(dst, host.data_ptr(), host.numel() * host.element_size());
+}
+
+void add_blob(ck::Snapshot& snap, const std::string& path, const at::Tensor& bytes) {
+  const at::Tensor host = bytes.contiguous();
+  snap.add_blob(path, std::string_view(static_cast<const char*>(host.data_ptr()), host.numel()));
+}
+
+at::Tensor blob_tensor(const std::string& bytes) {
+  at::Tensor t = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
+  std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  return t;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// Reads `path` into a new CPU tensor of its stored dtype and shape.
+at::Tensor read_tensor(const ck::CheckpointReader& reader, const std::string& path) {
+  const ck::RecordInfo* info = reader.find(path);
+  HARVEST_ASSERT(info, "record ", path, " vanished");
+  at::Tensor t = at::empty(info->shape, at::TensorOptions().dtype(to_scalar(info->dtype)));
+  reader.read_into(path, t.data_ptr(), static_cast<size_t>(t.numel() * t.element_size()));
+  return t;
+}
+
+// Every model tensor by record path (parameters and buffers).
+std::vector<std::pair<std::string, at::Tensor>> model_tensors(VideoTextModelImpl& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : model.named_parameters()) out.emplace_back(model_record_path(p.key()), p.value());
+  for (const auto& b : model.named_buffers()) out.emplace_back(model_record_path(b.key()), b.value());
+  return out;
+}
+
+std::string state_key(const at::Tensor& param) { return c10::guts::to_string(param.unsafeGetTensorImpl()); }
+
+// Collects every mismatch between the model and a checkpoint, then throws them together.
+void check_model_records(const ck::CheckpointReader& reader, VideoTextModelImpl& model, const std::string& file,
+                         bool allow_temporal_resize) {
+  std::vector<std::string> problems;
+  std::set<std::string> expected;
+  for (const auto& [path, tensor] : model_tensors(model)) {
+    expected.insert(path);
+    const ck::RecordInfo* info = reader.find(path);
+    if (!info) {
+      problems.push_back("missing " + path);
+      continue;
+    }
+    const bool temporal = path == "model/visual/temporal_embedding";
+    const bool shape_ok = info->shape == tensor.sizes().vec() ||
+                          (temporal && allow_temporal_resize && info->shape.size() == 2 &&
+                           info->shape[1] == tensor.size(1));
+    if (!shape_ok)
+      problems.push_back(path + ": shape " + shape_text(info->shape) + " in the file, " +
+                         shape_text(tensor.sizes().vec()) + " in the model");
+  }
+  for (const auto& info : reader.records())
+    if (info.path.rfind("model/", 0) == 0 && !expected.count(info.path)) problems.push_back("unexpected " + info.path);
+  if (problems.empty()) return;
+  std::string msg = cat(file, ": checkpoint does not fit the model (", problems.size(), " problems):");
+  for (const auto& p : problems) msg += "\n  " + p;
+  throw Error(ErrorKind::Runtime, msg);
+}
+
+}  // namespace
+
+std::string model_record_path(const std::string& name) {
+  std::string path = "model/" + name;
+  std::replace(path.begin(), path.end(), '.', '/');
+  return path;
+}
+
+ck::Snapshot capture_training_state(VideoTextModelImpl& model, torch::optim::AdamW& optimizer,
+                                    const TrainProgress& progress, const std::string& sampler_state) {
+  ck::Snapshot snap;
+  snap.meta.step = progress.step;
+  snap.meta.epoch = progress.epoch;
+  for (const auto& [path, tensor] : model_tensors(model)) add_tensor(snap, path, tensor);
+
+  auto& states = optimizer.state();
+  for (const auto& p : model.named_parameters()) {
+    auto it = states.find(state_key(p.value()));
+    if (it == states.end()) continue;  // frozen, or no step taken yet
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+    const std::string base = "optimizer/" + model_record_path(p.key()).substr(6);
+    add_tensor(snap, base + "/exp_avg", s.exp_avg());
+    add_tensor(snap, base + "/exp_avg_sq", s.exp_avg_sq());
+    add_tensor(snap, base + "/step", at::scalar_tensor(static_cast<int64_t>(s.step()), at::kLong));
+  }
+
+  add_blob(snap, "rng/torch_cpu", at::detail::getDefaultCPUGenerator().get_state());
+  add_blob(snap, "rng/patch_dropper", model.dropper().state());
+  add_blob(snap, "rng/text_masker", model.masker().state());
+  snap.add_blob("data/sampler", sampler_state);
+  const nlohmann::json p = {{"step", progress.step},
+                            {"epoch", progress.epoch},
+                            {"skipped_steps", progress.skipped_steps},
+                            {"clips_seen", progress.clips_seen}};
+  snap.add_blob("train/progress", p.dump());
+  return snap;
+}
+
+std::pair<TrainProgress, std::string> restore_training_state(const std::filesystem::path& path,
+                                                             VideoTextModelImpl& model,
+                                                             torch::optim::AdamW& optimizer) {
+  const ck::CheckpointReader reader(path);
+  const std::string file = path.string();
+  check_model_records(reader, model, file, /*allow_temporal_resize=*/false);
+  for (const char* blob : {"rng/torch_cpu", "rng/patch_dropper", "rng/text_masker", "data/sampler", "train/progress"})
+    HARVEST_REQUIRE(reader.find(blob), Runtime, file, ": not a training checkpoint (no ", blob,
+                    "); use model.init to start from weights only");
+
+  at::NoGradGuard no_grad;
+  for (auto& [path, tensor] : model_tensors(model)) tensor.copy_(read_tensor(reader, path));
+
+  auto& states = optimizer.state();
+  for (const auto& p : model.named_parameters()) {
+    const std::string base = "optimizer/" + model_record_path(p.key()).substr(6);
+    if (!reader.find(base + "/exp_avg")) continue;
+    const at::Tensor& param = p.value();
+    HARVEST_REQUIRE(param.requires_grad(), Runtime, file, ": optimizer state for ", p.key(),
+                    " which is frozen in this run (model.freeze_text changed?)");
+    auto state = std::make_unique<torch::optim::AdamWParamState>();
+    state->exp_avg(read_tensor(reader, base + "/exp_avg").to(param.device()));
+    state->exp_avg_sq(read_tensor(reader, base + "/exp_avg_sq").to(param.device()));
+    state->step(read_tensor(reader, base + "/step").item<int64_t>());
+    states[state_key(param)] = std::move(state);
+  }
+
+  auto blob = [&](const std::string& path) {
+    const ck::HostBuffer b = reader.read(path);
+    return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+  };
+  at::Generator cpu = at::detail::getDefaultCPUGenerator();  // a handle to the global generator
+  cpu.set_state(blob_tensor(blob("rng/torch_cpu")));
+  model.dropper().set_state(blob_tensor(blob("rng/patch_dropper")));
+  model.masker().set_state(blob_tensor(blob("rng/text_masker")));
+  const auto p = nlohmann::json::parse(blob("train/progress"));
+  TrainProgress progress{p.at("step"), p.at("epoch"), p.at("skipped_steps"), p.at("clips_seen")};
+  return {progress, blob("data/sampler")};
+}
+
+void load_model_weights(const std::filesystem::path& path, VideoTextModelImpl& model) {
+  const ck::CheckpointReader reader(path);
+  check_model_records(reader, model, path.string(), /*allow_temporal_resize=*/true);
+  at::NoGradGuard no_grad;
+  for (auto& [path, tensor] : model_tensors(model)) {
+    at::Tensor stored = read_tensor(reader, path).to(tensor.dtype());
+    if (stored.sizes() != tensor.sizes()) {
+      // Temporal embedding [T_file, W] -> [T_model, W], linear in time.
+      stored = at::upsample_linear1d(stored.t().unsqueeze(0), {tensor.size(0)}, /*align_corners=*/true)
+                   .squeeze(0)
+                   .t();
+    }
+    tensor.copy_(stored);
+  }
+}
+
+}  // namespace harvest
