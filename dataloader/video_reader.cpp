@@ -23,6 +23,7 @@ namespace {
 
 // Corrupt streams make decoders complain per packet; past this many with no frame, give up.
 constexpr int kMaxDecodeErrors = 64;
+constexpr int64_t kSkipMarginFrames = 8;
 
 int rotation_of(const AVStream& stream) {
   size_t size = 0;
@@ -223,6 +224,7 @@ double VideoReader::time_of(const AVFrame& frame) const {
 }
 
 void VideoReader::reset_position() {
+  skip_before_ = INT64_MIN;
   input_done_ = false;
   last_pts_.reset();
   held_.reset();
@@ -262,6 +264,10 @@ std::optional<FramePtr> VideoReader::decode_next() {
       av_packet_unref(packet_.get());
       continue;
     }
+    // Frames well before the next target can never be the one shown at it: let the decoder
+    // drop the non-reference ones (about half of a B-frame stream) instead of reconstructing them.
+    const bool far_ahead = packet_->pts != AV_NOPTS_VALUE && packet_->pts < skip_before_;
+    codec_->skip_frame = far_ahead ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
     rc = avcodec_send_packet(codec_.get(), packet_.get());
     av_packet_unref(packet_.get());
     if (rc < 0 && rc != AVERROR(EAGAIN) && ++decode_errors_ > kMaxDecodeErrors)
@@ -290,6 +296,9 @@ std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times) {
     // Far ahead of what is decoded (and not already at the end): jump to the keyframe before.
     if (!input_done_ && (!pending_ || pending_->pts <= target) && target - position > threshold)
       seek(target);
+    // Non-reference frames more than kSkipMarginFrames before the target may be skipped: the
+    // margin is longer than any run of consecutive non-reference frames encoders produce.
+    skip_before_ = target - kSkipMarginFrames * frame_step_;
     int retreats = 0;
     while (true) {
       // Consume frames until the next one is past the target.
@@ -335,6 +344,7 @@ std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times) {
 }
 
 std::vector<FramePtr> VideoReader::next_frames(size_t n) {
+  skip_before_ = INT64_MIN;  // every frame is wanted
   std::vector<FramePtr> out;
   if (held_) out.push_back(std::move(held_));
   if (pending_ && out.size() < n) out.push_back(std::move(pending_));

@@ -3,6 +3,7 @@
 // pts <= t (the first frame for t before it). Times are seconds from the stream's start.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -80,6 +81,7 @@ class VideoReader {
   bool at_start_ = true;     // decoding from the very first frame (no seek since opening)
   std::optional<int64_t> last_pts_;
   int decode_errors_ = 0;
+  int64_t skip_before_ = INT64_MIN;  // packets before this pts may skip non-reference frames
   FramePtr held_;    // last frame with pts <= the current target
   FramePtr pending_; // first decoded frame after it
 };

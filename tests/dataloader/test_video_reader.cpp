@@ -39,14 +39,15 @@ std::vector<double> probe_times(double duration) {
   return times;
 }
 
-void check_against_reference(const std::string& video, double duration, double seek_threshold) {
+void check_against_reference(const std::string& video, double duration, double seek_threshold,
+                             std::vector<double> times = {}) {
   const auto ref = test::reference_frames(video);
   REQUIRE(ref.size() >= 10);
   for (const auto& f : ref) REQUIRE(f.t.has_value());
   ReaderOptions opts;
   opts.seek_threshold_s = seek_threshold;
   VideoReader reader(video, opts);
-  const auto times = probe_times(duration);
+  if (times.empty()) times = probe_times(duration);
   const auto frames = reader.frames_at(times);
   REQUIRE(frames.size() == times.size());
   for (size_t i = 0; i < times.size(); ++i) {
@@ -70,6 +71,12 @@ TEST_CASE("the frame for time t is the last frame with pts <= t", "[dataloader]"
                                 dir.file("bframes.mp4"));
     check_against_reference(v, 3.0, 100.0);
     check_against_reference(v, 3.0, 0.2);
+  }
+  SECTION("sparse targets: frames far before a target may be skipped, never the one shown") {
+    const auto v = test::ffmpeg(test::ramp_source(8) + " -c:v libx264 -bf 3 -g 250", dir.file("long_b.mp4"));
+    const std::vector<double> sparse = {0.05, 2.45, 2.5, 4.97, 7.31, 7.99};
+    check_against_reference(v, 8.0, 100.0, sparse);
+    check_against_reference(v, 8.0, 1.0, sparse);
   }
   SECTION("variable frame rate") {
     const auto v = test::ffmpeg(test::ramp_source(3) +
