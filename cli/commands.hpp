@@ -31,6 +31,8 @@ CLI::App& command_group(CLI::App& app, const std::string& name, const std::strin
 
 void add_version_command(CLI::App& app);
 void add_config_commands(CLI::App& app);
+void add_tokenize_command(CLI::App& app);  // tokenize
+void add_vocab_command(CLI::App& app);     // data vocab
 void add_data_commands(CLI::App& app);  // data frames|synth|import, bench decode
 void add_model_commands(CLI::App& app);  // bench step
 void add_coordinator_commands(CLI::App& app);  // coordinator, status, keygen
