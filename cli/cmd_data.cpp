@@ -50,14 +50,16 @@ void run_frames(const FramesArgs& a) {
   if (!a.sheet.empty())
     data::write_contact_sheet(a.sheet, clip.pixels.data(), clip.frames, clip.height, clip.width, 4);
   const auto& i = clip.info;
-  std::cout << a.video << ": " << i.container << "/" << i.codec << " " << i.width << "x" << i.height << " "
-            << i.pixel_format << " rotation " << i.rotation << ", " << i.duration << " s, " << i.frame_count
-            << " frames, " << i.fps << " fps" << (i.from_timestamps ? " (from timestamps)" : "") << "\n";
+  std::cout << a.video << ": " << i.container << "/" << i.codec << " " << i.width << "x" << i.height
+            << " " << i.pixel_format << " rotation " << i.rotation << ", " << i.duration << " s, "
+            << i.frame_count << " frames, " << i.fps << " fps"
+            << (i.from_timestamps ? " (from timestamps)" : "") << "\n";
   std::cout << "frame times (s):";
   for (double t : clip.times) std::cout << " " << t;
-  std::cout << "\ncrop " << clip.crop.x << "," << clip.crop.y << " " << clip.crop.w << "x" << clip.crop.h
-            << (clip.flipped ? " flipped" : "") << "\nwrote " << a.out << " uint8 [" << clip.frames << ","
-            << clip.height << "," << clip.width << ",3]" << (a.sheet.empty() ? "" : " and " + a.sheet) << "\n";
+  std::cout << "\ncrop " << clip.crop.x << "," << clip.crop.y << " " << clip.crop.w << "x"
+            << clip.crop.h << (clip.flipped ? " flipped" : "") << "\nwrote " << a.out << " uint8 ["
+            << clip.frames << "," << clip.height << "," << clip.width << ",3]"
+            << (a.sheet.empty() ? "" : " and " + a.sheet) << "\n";
 }
 
 }  // namespace
@@ -66,16 +68,25 @@ void add_data_commands(CLI::App& app) {
   auto& data = command_group(app, "data", "Datasets: synthesis, import, frames, vocabulary");
 
   auto fa = std::make_shared<FramesArgs>();
-  auto* frames = data.add_subcommand("frames", "Write the frames the model would see for one video (.npy, PNG sheet)");
+  auto* frames = data.add_subcommand(
+      "frames", "Write the frames the model would see for one video (.npy, PNG sheet)");
   frames->add_option("--video", fa->video, "Video file")->required();
-  frames->add_option("--frames", fa->frames, "Frames per clip (T)")->capture_default_str()->check(CLI::Range(1, 1024));
-  frames->add_option("--size", fa->size, "Output size S (S x S)")->capture_default_str()->check(CLI::Range(8, 4096));
-  frames->add_option("--sampling", fa->sampling, "middle (eval) or random (train: random times, crop, flip)")
+  frames->add_option("--frames", fa->frames, "Frames per clip (T)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  frames->add_option("--size", fa->size, "Output size S (S x S)")
+      ->capture_default_str()
+      ->check(CLI::Range(8, 4096));
+  frames
+      ->add_option("--sampling", fa->sampling,
+                   "middle (eval) or random (train: random times, crop, flip)")
       ->capture_default_str();
   frames->add_option("--seed", fa->seed, "Seed for random sampling")->capture_default_str();
   frames->add_option("--start", fa->start, "Segment start (s)");
   frames->add_option("--end", fa->end, "Segment end (s)");
-  frames->add_option("--threads", fa->threads, "Decoder threads")->capture_default_str()->check(CLI::Range(1, 64));
+  frames->add_option("--threads", fa->threads, "Decoder threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   frames->add_option("--out", fa->out, "Output .npy (uint8 [T,S,S,3])")->required();
   frames->add_option("--sheet", fa->sheet, "Also write a PNG contact sheet");
   fa->config.add_to(*frames);
@@ -85,55 +96,73 @@ void add_data_commands(CLI::App& app) {
     std::string format, annotations, path_template, out, split;
   };
   auto ia = std::make_shared<ImportArgs>();
-  auto* import = data.add_subcommand("import", "Convert published annotations (WebVid, InternVid, MSR-VTT, Kinetics) to a manifest");
+  auto* import = data.add_subcommand(
+      "import",
+      "Convert published annotations (WebVid, InternVid, MSR-VTT, Kinetics) to a manifest");
   import->add_option("--format", ia->format, "webvid | internvid | msrvtt | kinetics")->required();
   import->add_option("--annotations", ia->annotations, "The dataset's annotation file")->required();
-  import->add_option("--path-template", ia->path_template,
-                     "Video path from the record's fields, e.g. '{page_dir}/{videoid}.mp4', '{youtube_id}_{time_start:06}_{time_end:06}.mp4'")
+  import
+      ->add_option("--path-template", ia->path_template,
+                   "Video path from the record's fields, e.g. '{page_dir}/{videoid}.mp4', "
+                   "'{youtube_id}_{time_start:06}_{time_end:06}.mp4'")
       ->required();
   import->add_option("--split", ia->split, "msrvtt/kinetics: keep only this split");
   import->add_option("--out", ia->out, "Output manifest (.jsonl)")->required();
   import->callback([ia] {
     data::ImportOptions o;
-    o.format = data::parse_import_format(ia->format);
-    o.annotations = ia->annotations;
-    o.path_template = ia->path_template;
-    o.split = ia->split;
-    const auto entries = data::import_annotations(o);
-    data::write_manifest_jsonl(ia->out, entries);
-    std::cout << "wrote " << entries.size() << " entries to " << ia->out << "\n";
-  });
+  o.format = data::parse_import_format(ia->format);
+  o.annotations = ia->annotations;
+  o.path_template = ia->path_template;
+  o.split = ia->split;
+  const auto entries = data::import_annotations(o);
+  data::write_manifest_jsonl(ia->out, entries);
+  std::cout << "wrote " << entries.size() << " entries to " << ia->out << "\n";
+});
 
-  auto so = std::make_shared<data::SynthOptions>();
-  auto* synth = data.add_subcommand("synth", "Render the synthetic video-text dataset (train/val/test manifests)");
-  synth->add_option("--out", so->out_dir, "Output folder")->required();
-  synth->add_option("--clips", so->clips, "Number of clips")->capture_default_str()->check(CLI::Range(1, 10000000));
-  synth->add_option("--seed", so->seed, "Seed (same seed: same manifests and frames)")->capture_default_str();
-  synth->add_option("--size", so->size, "Frame size (square)")->capture_default_str()->check(CLI::Range(16, 1024));
-  synth->add_option("--frames", so->frames, "Frames per clip")->capture_default_str()->check(CLI::Range(2, 1000));
-  synth->add_option("--fps", so->fps, "Frame rate")->capture_default_str()->check(CLI::Range(1, 120));
-  synth->add_option("--threads", so->threads, "Encoder threads (0: one per core)")->capture_default_str();
-  synth->callback([so] {
-    const auto plan = data::write_synth_dataset(*so);
-    int64_t counts[3] = {0, 0, 0};
-    for (const auto& c : plan) ++counts[c.split == "train" ? 0 : c.split == "val" ? 1 : 2];
-    std::cout << "wrote " << plan.size() << " clips to " << so->out_dir << ": train " << counts[0] << ", val "
-              << counts[1] << ", test " << counts[2] << " (held-out combinations)\n";
-  });
+auto so = std::make_shared<data::SynthOptions>();
+auto* synth = data.add_subcommand(
+    "synth", "Render the synthetic video-text dataset (train/val/test manifests)");
+synth->add_option("--out", so->out_dir, "Output folder")->required();
+synth->add_option("--clips", so->clips, "Number of clips")
+    ->capture_default_str()
+    ->check(CLI::Range(1, 10000000));
+synth->add_option("--seed", so->seed, "Seed (same seed: same manifests and frames)")
+    ->capture_default_str();
+synth->add_option("--size", so->size, "Frame size (square)")
+    ->capture_default_str()
+    ->check(CLI::Range(16, 1024));
+synth->add_option("--frames", so->frames, "Frames per clip")
+    ->capture_default_str()
+    ->check(CLI::Range(2, 1000));
+synth->add_option("--fps", so->fps, "Frame rate")->capture_default_str()->check(CLI::Range(1, 120));
+synth->add_option("--threads", so->threads, "Encoder threads (0: one per core)")
+    ->capture_default_str();
+synth->callback([so] {
+  const auto plan = data::write_synth_dataset(*so);
+  int64_t counts[3] = {0, 0, 0};
+  for (const auto& c : plan) ++counts[c.split == "train" ? 0 : c.split == "val" ? 1 : 2];
+  std::cout << "wrote " << plan.size() << " clips to " << so->out_dir << ": train " << counts[0]
+            << ", val " << counts[1] << ", test " << counts[2] << " (held-out combinations)\n";
+});
 
-  auto* bench_group = &command_group(app, "bench", "Benchmarks (JSON on the last line)");
-  auto bo = std::make_shared<bench::DecodeBenchOptions>();
-  auto* decode = bench_group->add_subcommand("decode", "Decode clips/s vs PyAV with the same sampling (JSON last line)");
-  decode->add_option("--videos", bo->videos, "Video files (default: generated H.264 640x360 clips)");
-  decode->add_option("--frames", bo->frames, "Frames per clip")->capture_default_str();
-  decode->add_option("--size", bo->size, "Output size S")->capture_default_str();
-  decode->add_option("--threads", bo->threads, "Clip workers (one single-threaded decoder each), same for PyAV")
-      ->capture_default_str();
-  decode->add_option("--reps", bo->reps, "Interleaved repetitions (medians reported)")->capture_default_str();
-  decode->add_option("--passes", bo->passes, "Passes over the videos per repetition")->capture_default_str();
-  decode->add_flag("!--no-reference", bo->reference, "Skip the PyAV reference");
-  decode->add_flag("--json", "Accepted for symmetry: the last line is always JSON");
-  decode->callback([bo] { std::cout << bench::run_decode_bench(*bo).dump() << "\n"; });
-}
+auto* bench_group = &command_group(app, "bench", "Benchmarks (JSON on the last line)");
+auto bo = std::make_shared<bench::DecodeBenchOptions>();
+auto* decode = bench_group->add_subcommand(
+    "decode", "Decode clips/s vs PyAV with the same sampling (JSON last line)");
+decode->add_option("--videos", bo->videos, "Video files (default: generated H.264 640x360 clips)");
+decode->add_option("--frames", bo->frames, "Frames per clip")->capture_default_str();
+decode->add_option("--size", bo->size, "Output size S")->capture_default_str();
+decode
+    ->add_option("--threads", bo->threads,
+                 "Clip workers (one single-threaded decoder each), same for PyAV")
+    ->capture_default_str();
+decode->add_option("--reps", bo->reps, "Interleaved repetitions (medians reported)")
+    ->capture_default_str();
+decode->add_option("--passes", bo->passes, "Passes over the videos per repetition")
+    ->capture_default_str();
+decode->add_flag("!--no-reference", bo->reference, "Skip the PyAV reference");
+decode->add_flag("--json", "Accepted for symmetry: the last line is always JSON");
+decode->callback([bo] { std::cout << bench::run_decode_bench(*bo).dump() << "\n"; });
+}  // namespace harvest::cli
 
 }  // namespace harvest::cli

@@ -19,8 +19,8 @@ struct ClipOptions {
   Sampling sampling = Sampling::Middle;
   bool train_augment = false;  // RandomResizedCrop + flip (else: resize the whole picture)
   CropOptions crop;
-  bool flip = true;            // with train_augment: horizontal flip with probability 1/2
-  double sampling_fps = 0.0;   // 0: segment sampling
+  bool flip = true;           // with train_augment: horizontal flip with probability 1/2
+  double sampling_fps = 0.0;  // 0: segment sampling
   ReaderOptions reader;
 };
 
@@ -38,6 +38,7 @@ struct Clip {
 // `start`/`end` (seconds from the stream start) select a segment; unset: the whole video.
 // Throws BadVideo for files that cannot give a clip (the reason says which class).
 Clip decode_clip(const std::string& path, const ClipOptions& options, SampleRng& rng,
-                 std::optional<double> start = std::nullopt, std::optional<double> end = std::nullopt);
+                 std::optional<double> start = std::nullopt,
+                 std::optional<double> end = std::nullopt);
 
 }  // namespace harvest::data

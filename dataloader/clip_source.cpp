@@ -10,13 +10,14 @@ int64_t SkipCounts::total() const {
   return n;
 }
 
-ClipSource::ClipSource(const Manifest& manifest, ClipOptions options, uint64_t seed, EpochSampler& sampler)
+ClipSource::ClipSource(const Manifest& manifest, ClipOptions options, uint64_t seed,
+                       EpochSampler& sampler)
     : manifest_(manifest), options_(std::move(options)), seed_(seed), sampler_(sampler) {}
 
 std::optional<Sample> ClipSource::next() {
   while (auto index = sampler_.next()) {
-    HARVEST_ASSERT(*index < manifest_.entries.size(), "sampler index ", *index, " past ", manifest_.entries.size(),
-                   " manifest entries");
+    HARVEST_ASSERT(*index < manifest_.entries.size(), "sampler index ", *index, " past ",
+                   manifest_.entries.size(), " manifest entries");
     const ManifestEntry& e = manifest_.entries[*index];
     SampleRng rng = SampleRng::for_sample(seed_, sampler_.state().epoch, *index);
     try {

@@ -15,7 +15,8 @@ std::vector<double> sample_times(TimeSpan span, int64_t frames, Sampling samplin
   if (fps > 0) {
     const double window = (frames - 1) / fps;
     const double slack = std::max(0.0, length - window);
-    const double first = span.start + (sampling == Sampling::Random ? rng.uniform(0, slack) : slack / 2);
+    const double first =
+        span.start + (sampling == Sampling::Random ? rng.uniform(0, slack) : slack / 2);
     for (int64_t i = 0; i < frames; ++i) times[i] = std::min(first + i / fps, span.start + length);
     return times;
   }
@@ -28,7 +29,8 @@ std::vector<double> sample_times(TimeSpan span, int64_t frames, Sampling samplin
 }
 
 std::vector<int64_t> short_video_indices(int64_t available, int64_t frames) {
-  HARVEST_REQUIRE(available > 0 && frames > 0, Usage, "short_video_indices(", available, ", ", frames, ")");
+  HARVEST_REQUIRE(available > 0 && frames > 0, Usage, "short_video_indices(", available, ", ",
+                  frames, ")");
   std::vector<int64_t> idx(static_cast<size_t>(frames));
   for (int64_t i = 0; i < frames; ++i) idx[i] = std::min(i, available - 1);
   return idx;

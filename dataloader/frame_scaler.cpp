@@ -16,38 +16,51 @@ namespace {
 // Display rectangle -> the coded-frame rectangle it shows (see VideoInfo::rotation).
 CropRect to_source(CropRect d, int rotation, int width, int height) {
   switch (rotation) {
-    case 90: return {d.y, height - d.x - d.w, d.h, d.w};
-    case 180: return {width - d.x - d.w, height - d.y - d.h, d.w, d.h};
-    case 270: return {width - d.y - d.h, d.x, d.h, d.w};
-    default: return d;
+    case 90:
+      return {d.y, height - d.x - d.w, d.h, d.w};
+    case 180:
+      return {width - d.x - d.w, height - d.y - d.h, d.w, d.h};
+    case 270:
+      return {width - d.y - d.h, d.x, d.h, d.w};
+    default:
+      return d;
   }
 }
 
 AVPixelFormat without_deprecated_range(AVPixelFormat f) {
   switch (f) {
-    case AV_PIX_FMT_YUVJ420P: return AV_PIX_FMT_YUV420P;
-    case AV_PIX_FMT_YUVJ422P: return AV_PIX_FMT_YUV422P;
-    case AV_PIX_FMT_YUVJ444P: return AV_PIX_FMT_YUV444P;
-    case AV_PIX_FMT_YUVJ440P: return AV_PIX_FMT_YUV440P;
-    case AV_PIX_FMT_YUVJ411P: return AV_PIX_FMT_YUV411P;
-    default: return f;
+    case AV_PIX_FMT_YUVJ420P:
+      return AV_PIX_FMT_YUV420P;
+    case AV_PIX_FMT_YUVJ422P:
+      return AV_PIX_FMT_YUV422P;
+    case AV_PIX_FMT_YUVJ444P:
+      return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ440P:
+      return AV_PIX_FMT_YUV440P;
+    case AV_PIX_FMT_YUVJ411P:
+      return AV_PIX_FMT_YUV411P;
+    default:
+      return f;
   }
 }
 
 bool is_full_range(const AVFrame& frame) {
   const auto f = static_cast<AVPixelFormat>(frame.format);
-  return frame.color_range == AVCOL_RANGE_JPEG || f == AV_PIX_FMT_YUVJ420P || f == AV_PIX_FMT_YUVJ422P ||
-         f == AV_PIX_FMT_YUVJ444P || f == AV_PIX_FMT_YUVJ440P || f == AV_PIX_FMT_YUVJ411P;
+  return frame.color_range == AVCOL_RANGE_JPEG || f == AV_PIX_FMT_YUVJ420P ||
+         f == AV_PIX_FMT_YUVJ422P || f == AV_PIX_FMT_YUVJ444P || f == AV_PIX_FMT_YUVJ440P ||
+         f == AV_PIX_FMT_YUVJ411P;
 }
 
 }  // namespace
 
-SwsContext* FrameScaler::context_for(int src_w, int src_h, AVPixelFormat src_format, int dst_w, int dst_h,
-                                     int matrix, bool full_range) {
-  const int key[7] = {src_w, src_h, static_cast<int>(src_format), dst_w, dst_h, matrix, full_range ? 1 : 0};
+SwsContext* FrameScaler::context_for(int src_w, int src_h, AVPixelFormat src_format, int dst_w,
+                                     int dst_h, int matrix, bool full_range) {
+  const int key[7] = {
+      src_w, src_h, static_cast<int>(src_format), dst_w, dst_h, matrix, full_range ? 1 : 0};
   if (sws_ && std::equal(key, key + 7, key_)) return sws_.get();
   sws_.reset(sws_getContext(src_w, src_h, src_format, dst_w, dst_h, AV_PIX_FMT_RGB24,
-                            SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr));
+                            SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr,
+                            nullptr));
   std::copy(key, key + 7, key_);
   if (sws_) {
     // Colour matrix and range from the frame (BT.601 when unspecified), full-range RGB out.
@@ -57,14 +70,14 @@ SwsContext* FrameScaler::context_for(int src_w, int src_h, AVPixelFormat src_for
   return sws_.get();
 }
 
-void FrameScaler::convert(const AVFrame& frame, CropRect crop, int rotation, bool flip, int out_w, int out_h,
-                          uint8_t* dst, const std::string& path) {
+void FrameScaler::convert(const AVFrame& frame, CropRect crop, int rotation, bool flip, int out_w,
+                          int out_h, uint8_t* dst, const std::string& path) {
   const bool sideways = rotation == 90 || rotation == 270;
   const CropRect src = to_source(crop, rotation, frame.width, frame.height);
-  HARVEST_ASSERT(src.x >= 0 && src.y >= 0 && src.w > 0 && src.h > 0 && src.x + src.w <= frame.width &&
-                     src.y + src.h <= frame.height,
-                 path, ": crop ", src.x, ",", src.y, " ", src.w, "x", src.h, " outside ", frame.width, "x",
-                 frame.height);
+  HARVEST_ASSERT(src.x >= 0 && src.y >= 0 && src.w > 0 && src.h > 0 &&
+                     src.x + src.w <= frame.width && src.y + src.h <= frame.height,
+                 path, ": crop ", src.x, ",", src.y, " ", src.w, "x", src.h, " outside ",
+                 frame.width, "x", frame.height);
 
   // Crop by moving plane pointers (FFmpeg's own cropping handles every planar/packed layout).
   FramePtr view = clone_frame(frame);
@@ -79,26 +92,30 @@ void FrameScaler::convert(const AVFrame& frame, CropRect crop, int rotation, boo
     converted->width = frame.width;
     converted->height = frame.height;
     check_av(av_frame_get_buffer(converted.get(), 0), "av_frame_get_buffer", path);
-    SwsPtr expand(sws_getContext(frame.width, frame.height, static_cast<AVPixelFormat>(frame.format), frame.width,
-                                 frame.height, AV_PIX_FMT_GRAY8, SWS_POINT, nullptr, nullptr, nullptr));
+    SwsPtr expand(sws_getContext(
+        frame.width, frame.height, static_cast<AVPixelFormat>(frame.format), frame.width,
+        frame.height, AV_PIX_FMT_GRAY8, SWS_POINT, nullptr, nullptr, nullptr));
     HARVEST_REQUIRE(expand, Runtime, path, ": swscale cannot convert pixel format ", desc->name);
-    sws_scale(expand.get(), frame.data, frame.linesize, 0, frame.height, converted->data, converted->linesize);
+    sws_scale(expand.get(), frame.data, frame.linesize, 0, frame.height, converted->data,
+              converted->linesize);
     view = std::move(converted);
   }
   view->crop_left = static_cast<size_t>(src.x);
   view->crop_top = static_cast<size_t>(src.y);
   view->crop_right = static_cast<size_t>(frame.width - src.x - src.w);
   view->crop_bottom = static_cast<size_t>(frame.height - src.y - src.h);
-  check_av(av_frame_apply_cropping(view.get(), AV_FRAME_CROP_UNALIGNED), "av_frame_apply_cropping", path);
+  check_av(av_frame_apply_cropping(view.get(), AV_FRAME_CROP_UNALIGNED), "av_frame_apply_cropping",
+           path);
 
   const int scaled_w = sideways ? out_h : out_w;
   const int scaled_h = sideways ? out_w : out_h;
   const auto src_format = without_deprecated_range(static_cast<AVPixelFormat>(view->format));
-  const int matrix = view->colorspace == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT : static_cast<int>(view->colorspace);
+  const int matrix = view->colorspace == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT
+                                                               : static_cast<int>(view->colorspace);
   SwsContext* sws = context_for(view->width, view->height, src_format, scaled_w, scaled_h, matrix,
                                 is_full_range(frame));
-  HARVEST_REQUIRE(sws, Runtime, path, ": swscale cannot convert ", av_get_pix_fmt_name(src_format), " ",
-                  view->width, "x", view->height, " to rgb24 ", scaled_w, "x", scaled_h);
+  HARVEST_REQUIRE(sws, Runtime, path, ": swscale cannot convert ", av_get_pix_fmt_name(src_format),
+                  " ", view->width, "x", view->height, " to rgb24 ", scaled_w, "x", scaled_h);
 
   // Rows padded for swscale's SIMD stores; the copy below packs them.
   const int stride = (scaled_w * 3 + 63) / 64 * 64;
@@ -109,7 +126,8 @@ void FrameScaler::convert(const AVFrame& frame, CropRect crop, int rotation, boo
 
   if (rotation == 0 && !flip) {
     for (int y = 0; y < out_h; ++y)
-      std::memcpy(dst + static_cast<size_t>(y) * out_w * 3, scratch_.data() + static_cast<size_t>(y) * stride,
+      std::memcpy(dst + static_cast<size_t>(y) * out_w * 3,
+                  scratch_.data() + static_cast<size_t>(y) * stride,
                   static_cast<size_t>(out_w) * 3);
     return;
   }
@@ -128,7 +146,8 @@ void FrameScaler::convert(const AVFrame& frame, CropRect crop, int rotation, boo
         xs = scaled_w - 1 - yd;
         ys = xd;
       }
-      const uint8_t* px = scratch_.data() + static_cast<size_t>(ys) * stride + static_cast<size_t>(xs) * 3;
+      const uint8_t* px =
+          scratch_.data() + static_cast<size_t>(ys) * stride + static_cast<size_t>(xs) * 3;
       row[xo * 3 + 0] = px[0];
       row[xo * 3 + 1] = px[1];
       row[xo * 3 + 2] = px[2];

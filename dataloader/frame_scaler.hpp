@@ -20,8 +20,8 @@ class FrameScaler {
                uint8_t* dst, const std::string& path);
 
  private:
-  SwsContext* context_for(int src_w, int src_h, AVPixelFormat src_format, int dst_w, int dst_h, int matrix,
-                          bool full_range);
+  SwsContext* context_for(int src_w, int src_h, AVPixelFormat src_format, int dst_w, int dst_h,
+                          int matrix, bool full_range);
   SwsPtr sws_;
   int key_[7] = {0, 0, -1, 0, 0, 0, 0};
   std::vector<uint8_t> scratch_;  // scaled picture in source orientation (padded rows)

@@ -1,10 +1,9 @@
 #include "dataloader/importers.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 
 #include "core/error.hpp"
@@ -29,17 +28,18 @@ std::vector<CsvRow> read_csv(const std::string& path, const std::vector<std::str
   HARVEST_REQUIRE(in, Config, path, ": cannot open annotations");
   std::vector<std::string> header, row;
   int64_t line = 0;
-  HARVEST_REQUIRE(read_csv_record(in, header, line), Config, path, ":1: empty file (expected a CSV header)");
+  HARVEST_REQUIRE(read_csv_record(in, header, line), Config, path,
+                  ":1: empty file (expected a CSV header)");
   for (const auto& r : required)
-    HARVEST_REQUIRE(std::find(header.begin(), header.end(), r) != header.end(), Config, path, ":1:", r,
-                    ": required column missing from the header");
+    HARVEST_REQUIRE(std::find(header.begin(), header.end(), r) != header.end(), Config, path,
+                    ":1:", r, ": required column missing from the header");
   std::vector<CsvRow> rows;
   while (true) {
     const int64_t first = line + 1;
     if (!read_csv_record(in, row, line)) break;
     if (row.size() == 1 && row[0].empty()) continue;
-    HARVEST_REQUIRE(row.size() == header.size(), Config, path, ":", first, ": ", row.size(), " fields, the header has ",
-                    header.size());
+    HARVEST_REQUIRE(row.size() == header.size(), Config, path, ":", first, ": ", row.size(),
+                    " fields, the header has ", header.size());
     CsvRow r{{}, first};
     for (size_t i = 0; i < header.size(); ++i) r.fields[header[i]] = row[i];
     rows.push_back(std::move(r));
@@ -47,7 +47,9 @@ std::vector<CsvRow> read_csv(const std::string& path, const std::vector<std::str
   return rows;
 }
 
-std::string where_of(const std::string& path, int64_t line) { return path + ":" + std::to_string(line); }
+std::string where_of(const std::string& path, int64_t line) {
+  return path + ":" + std::to_string(line);
+}
 
 std::vector<ManifestEntry> import_webvid(const ImportOptions& o) {
   std::vector<ManifestEntry> out;
@@ -112,14 +114,16 @@ std::vector<ManifestEntry> import_msrvtt(const ImportOptions& o) {
   HARVEST_REQUIRE(in, Config, o.annotations, ": cannot open annotations");
   const auto j = nlohmann::json::parse(in, nullptr, false);
   HARVEST_REQUIRE(!j.is_discarded() && j.is_object(), Config, o.annotations, ": not a JSON object");
-  HARVEST_REQUIRE(j.contains("videos") && j["videos"].is_array(), Config, o.annotations, ":videos: missing array");
+  HARVEST_REQUIRE(j.contains("videos") && j["videos"].is_array(), Config, o.annotations,
+                  ":videos: missing array");
   HARVEST_REQUIRE(j.contains("sentences") && j["sentences"].is_array(), Config, o.annotations,
                   ":sentences: missing array");
   std::unordered_map<std::string, std::vector<std::string>> captions;
   for (size_t i = 0; i < j["sentences"].size(); ++i) {
     const auto& s = j["sentences"][i];
     const std::string where = o.annotations + ":sentences[" + std::to_string(i) + "]";
-    HARVEST_REQUIRE(s.is_object() && s.contains("video_id") && s.contains("caption") && s["caption"].is_string(),
+    HARVEST_REQUIRE(s.is_object() && s.contains("video_id") && s.contains("caption") &&
+                        s["caption"].is_string(),
                     Config, where, ": needs video_id and caption (string)");
     captions[json_text(s["video_id"])].push_back(s["caption"].get<std::string>());
   }
@@ -132,7 +136,8 @@ std::vector<ManifestEntry> import_msrvtt(const ImportOptions& o) {
     for (const auto& [k, val] : v.items()) fields[k] = json_text(val);
     if (!o.split.empty() && fields["split"] != o.split) continue;
     auto it = captions.find(fields["video_id"]);
-    HARVEST_REQUIRE(it != captions.end(), Config, where, ":video_id: '", fields["video_id"], "' has no sentences");
+    HARVEST_REQUIRE(it != captions.end(), Config, where, ":video_id: '", fields["video_id"],
+                    "' has no sentences");
     ManifestEntry e;
     e.video = expand_template(o.path_template, fields, where);
     e.captions = it->second;
@@ -150,10 +155,12 @@ ImportFormat parse_import_format(const std::string& name) {
   if (name == "internvid") return ImportFormat::InternVid;
   if (name == "msrvtt") return ImportFormat::MsrVtt;
   if (name == "kinetics") return ImportFormat::Kinetics;
-  fail(ErrorKind::Usage, "--format: expected webvid, internvid, msrvtt or kinetics, got '", name, "'");
+  fail(ErrorKind::Usage, "--format: expected webvid, internvid, msrvtt or kinetics, got '", name,
+       "'");
 }
 
-std::string expand_template(const std::string& tmpl, const std::map<std::string, std::string>& fields,
+std::string expand_template(const std::string& tmpl,
+                            const std::map<std::string, std::string>& fields,
                             const std::string& where) {
   std::string out;
   size_t i = 0;
@@ -163,7 +170,8 @@ std::string expand_template(const std::string& tmpl, const std::map<std::string,
       continue;
     }
     const size_t close = tmpl.find('}', i);
-    HARVEST_REQUIRE(close != std::string::npos, Usage, "--path-template: unclosed '{' in '", tmpl, "'");
+    HARVEST_REQUIRE(close != std::string::npos, Usage, "--path-template: unclosed '{' in '", tmpl,
+                    "'");
     std::string name = tmpl.substr(i + 1, close - i - 1), pad;
     if (const size_t colon = name.find(':'); colon != std::string::npos) {
       pad = name.substr(colon + 1);
@@ -173,22 +181,27 @@ std::string expand_template(const std::string& tmpl, const std::map<std::string,
     if (it == fields.end()) {
       std::string known;
       for (const auto& [k, v] : fields) known += (known.empty() ? "" : ", ") + k;
-      fail(ErrorKind::Usage, where, ": --path-template field {", name, "} is not in the record (fields: ", known, ")");
+      fail(ErrorKind::Usage, where, ": --path-template field {", name,
+           "} is not in the record (fields: ", known, ")");
     }
     if (pad.empty()) {
       out += it->second;
     } else {
-      HARVEST_REQUIRE(pad.size() >= 2 && pad[0] == '0' && pad.find_first_not_of("0123456789") == std::string::npos,
-                      Usage, "--path-template: {", name, ":", pad, "}: the format must be 0N (zero-padded width)");
+      HARVEST_REQUIRE(pad.size() >= 2 && pad[0] == '0' &&
+                          pad.find_first_not_of("0123456789") == std::string::npos,
+                      Usage, "--path-template: {", name, ":", pad,
+                      "}: the format must be 0N (zero-padded width)");
       const int width = std::stoi(pad.substr(1));
       double value = 0;
       try {
         value = std::stod(it->second);
       } catch (const std::logic_error&) {
-        fail(ErrorKind::Config, where, ":", name, ": '", it->second, "' is not a number (template {", name, ":", pad, "})");
+        fail(ErrorKind::Config, where, ":", name, ": '", it->second,
+             "' is not a number (template {", name, ":", pad, "})");
       }
       std::string digits = std::to_string(std::llround(value));
-      if (static_cast<int>(digits.size()) < width) digits.insert(0, static_cast<size_t>(width) - digits.size(), '0');
+      if (static_cast<int>(digits.size()) < width)
+        digits.insert(0, static_cast<size_t>(width) - digits.size(), '0');
       out += digits;
     }
     i = close + 1;
@@ -203,7 +216,8 @@ double parse_timestamp(const std::string& text, const std::string& where) {
   try {
     while (true) {
       const size_t colon = text.find(':', pos);
-      const std::string part = text.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+      const std::string part =
+          text.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
       size_t used = 0;
       const double v = std::stod(part, &used);
       HARVEST_REQUIRE(used == part.size() && v >= 0, Config, where, ": bad timestamp '", text, "'");
@@ -215,17 +229,22 @@ double parse_timestamp(const std::string& text, const std::string& where) {
   } catch (const std::logic_error&) {
     fail(ErrorKind::Config, where, ": bad timestamp '", text, "' (expected HH:MM:SS.mmm)");
   }
-  HARVEST_REQUIRE(parts <= 3, Config, where, ": bad timestamp '", text, "' (expected HH:MM:SS.mmm)");
+  HARVEST_REQUIRE(parts <= 3, Config, where, ": bad timestamp '", text,
+                  "' (expected HH:MM:SS.mmm)");
   return total;
 }
 
 std::vector<ManifestEntry> import_annotations(const ImportOptions& o) {
   HARVEST_REQUIRE(!o.path_template.empty(), Usage, "--path-template is required");
   switch (o.format) {
-    case ImportFormat::WebVid: return import_webvid(o);
-    case ImportFormat::InternVid: return import_internvid(o);
-    case ImportFormat::MsrVtt: return import_msrvtt(o);
-    case ImportFormat::Kinetics: return import_kinetics(o);
+    case ImportFormat::WebVid:
+      return import_webvid(o);
+    case ImportFormat::InternVid:
+      return import_internvid(o);
+    case ImportFormat::MsrVtt:
+      return import_msrvtt(o);
+    case ImportFormat::Kinetics:
+      return import_kinetics(o);
   }
   return {};
 }

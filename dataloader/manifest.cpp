@@ -1,12 +1,11 @@
 #include "dataloader/manifest.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <istream>
+#include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
 
@@ -15,11 +14,13 @@ namespace harvest::data {
 namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 double seconds_field(const nlohmann::json& v, const std::string& where, const char* field) {
-  HARVEST_REQUIRE(v.is_number(), Config, where, ":", field, ": expected a number of seconds, got ", v.dump());
+  HARVEST_REQUIRE(v.is_number(), Config, where, ":", field, ": expected a number of seconds, got ",
+                  v.dump());
   const double s = v.get<double>();
   HARVEST_REQUIRE(std::isfinite(s) && s >= 0, Config, where, ":", field, ": must be >= 0, got ", s);
   return s;
@@ -34,13 +35,15 @@ ManifestEntry entry_from_json(const nlohmann::json& j, const std::string& where)
                       ":video: expected a non-empty string, got ", value.dump());
       e.video = value.get<std::string>();
     } else if (key == "caption") {
-      HARVEST_REQUIRE(value.is_string(), Config, where, ":caption: expected a string, got ", value.dump());
+      HARVEST_REQUIRE(value.is_string(), Config, where, ":caption: expected a string, got ",
+                      value.dump());
       e.captions.push_back(value.get<std::string>());
     } else if (key == "captions") {
       HARVEST_REQUIRE(value.is_array() && !value.empty(), Config, where,
                       ":captions: expected a non-empty array of strings, got ", value.dump());
       for (const auto& c : value) {
-        HARVEST_REQUIRE(c.is_string(), Config, where, ":captions: every caption must be a string, got ", c.dump());
+        HARVEST_REQUIRE(c.is_string(), Config, where,
+                        ":captions: every caption must be a string, got ", c.dump());
         e.captions.push_back(c.get<std::string>());
       }
     } else if (key == "start") {
@@ -48,10 +51,12 @@ ManifestEntry entry_from_json(const nlohmann::json& j, const std::string& where)
     } else if (key == "end") {
       e.end = seconds_field(value, where, "end");
     } else if (key == "label") {
-      HARVEST_REQUIRE(value.is_string(), Config, where, ":label: expected a string, got ", value.dump());
+      HARVEST_REQUIRE(value.is_string(), Config, where, ":label: expected a string, got ",
+                      value.dump());
       e.label = value.get<std::string>();
     } else {
-      fail(ErrorKind::Config, where, ":", key, ": unknown field (expected video, caption, captions, start, end, label)");
+      fail(ErrorKind::Config, where, ":", key,
+           ": unknown field (expected video, caption, captions, start, end, label)");
     }
   }
   return e;
@@ -61,10 +66,13 @@ ManifestEntry entry_from_json(const nlohmann::json& j, const std::string& where)
 
 void validate_entry(const ManifestEntry& e, const std::string& where) {
   HARVEST_REQUIRE(!e.video.empty(), Config, where, ":video: missing");
-  HARVEST_REQUIRE(!e.captions.empty() || !e.label.empty(), Config, where, ":caption: missing (need caption, captions or label)");
-  for (const auto& c : e.captions) HARVEST_REQUIRE(!c.empty(), Config, where, ":caption: empty caption");
+  HARVEST_REQUIRE(!e.captions.empty() || !e.label.empty(), Config, where,
+                  ":caption: missing (need caption, captions or label)");
+  for (const auto& c : e.captions)
+    HARVEST_REQUIRE(!c.empty(), Config, where, ":caption: empty caption");
   if (e.start && e.end)
-    HARVEST_REQUIRE(*e.start < *e.end, Config, where, ":end: must be after start (", *e.start, " >= ", *e.end, ")");
+    HARVEST_REQUIRE(*e.start < *e.end, Config, where, ":end: must be after start (", *e.start,
+                    " >= ", *e.end, ")");
 }
 
 bool read_csv_record(std::istream& in, std::vector<std::string>& fields, int64_t& line) {
@@ -116,17 +124,20 @@ Manifest load_manifest(const std::string& path, const std::string& root) {
   if (ends_with(path, ".csv")) {
     std::vector<std::string> header, row;
     int64_t line = 0;
-    HARVEST_REQUIRE(read_csv_record(in, header, line), Config, path, ":1: empty CSV (expected a header row)");
+    HARVEST_REQUIRE(read_csv_record(in, header, line), Config, path,
+                    ":1: empty CSV (expected a header row)");
     for (const auto& h : header)
-      HARVEST_REQUIRE(h == "video" || h == "caption" || h == "captions" || h == "start" || h == "end" || h == "label",
-                      Config, path, ":1:", h, ": unknown column (expected video, caption, captions, start, end, label)");
+      HARVEST_REQUIRE(h == "video" || h == "caption" || h == "captions" || h == "start" ||
+                          h == "end" || h == "label",
+                      Config, path, ":1:", h,
+                      ": unknown column (expected video, caption, captions, start, end, label)");
     while (true) {
       const int64_t first_line = line + 1;
       if (!read_csv_record(in, row, line)) break;
       if (row.size() == 1 && row[0].empty()) continue;  // blank line
       const std::string where = path + ":" + std::to_string(first_line);
-      HARVEST_REQUIRE(row.size() == header.size(), Config, where, ": ", row.size(), " fields, the header has ",
-                      header.size());
+      HARVEST_REQUIRE(row.size() == header.size(), Config, where, ": ", row.size(),
+                      " fields, the header has ", header.size());
       nlohmann::json j = nlohmann::json::object();
       for (size_t i = 0; i < header.size(); ++i) {
         const std::string& h = header[i];
@@ -135,14 +146,16 @@ Manifest load_manifest(const std::string& path, const std::string& root) {
           try {
             size_t used = 0;
             const double v = std::stod(row[i], &used);
-            HARVEST_REQUIRE(used == row[i].size(), Config, where, ":", h, ": not a number: '", row[i], "'");
+            HARVEST_REQUIRE(used == row[i].size(), Config, where, ":", h, ": not a number: '",
+                            row[i], "'");
             j[h] = v;
           } catch (const std::logic_error&) {
             fail(ErrorKind::Config, where, ":", h, ": not a number: '", row[i], "'");
           }
         } else if (h == "captions") {
           const auto parsed = nlohmann::json::parse(row[i], nullptr, false);
-          HARVEST_REQUIRE(!parsed.is_discarded(), Config, where, ":captions: expected a JSON array, got '", row[i], "'");
+          HARVEST_REQUIRE(!parsed.is_discarded(), Config, where,
+                          ":captions: expected a JSON array, got '", row[i], "'");
           j[h] = parsed;
         } else if (!(h == "caption" && row[i].empty())) {
           j[h] = row[i];
@@ -194,7 +207,8 @@ void write_manifest_jsonl(const std::string& path, const std::vector<ManifestEnt
     out.flush();
     HARVEST_REQUIRE(out, Runtime, tmp, ": write failed");
   }
-  HARVEST_REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0, Runtime, path, ": rename from ", tmp, " failed");
+  HARVEST_REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0, Runtime, path, ": rename from ", tmp,
+                  " failed");
 }
 
 }  // namespace harvest::data

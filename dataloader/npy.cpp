@@ -34,7 +34,8 @@ void write_npy_u8(const std::string& path, const std::vector<int64_t>& shape, co
     out.flush();
     HARVEST_REQUIRE(out, Runtime, tmp, ": write failed");
   }
-  HARVEST_REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0, Runtime, path, ": rename from ", tmp, " failed");
+  HARVEST_REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0, Runtime, path, ": rename from ", tmp,
+                  " failed");
 }
 
 }  // namespace harvest::data

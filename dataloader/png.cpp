@@ -27,8 +27,8 @@ std::vector<uint8_t> encode_png_rgb(const uint8_t* rgb, int width, int height) {
   frame->height = height;
   check_av(av_frame_get_buffer(frame.get(), 0), "av_frame_get_buffer", "png");
   for (int y = 0; y < height; ++y)
-    std::memcpy(frame->data[0] + static_cast<size_t>(y) * frame->linesize[0], rgb + static_cast<size_t>(y) * width * 3,
-                static_cast<size_t>(width) * 3);
+    std::memcpy(frame->data[0] + static_cast<size_t>(y) * frame->linesize[0],
+                rgb + static_cast<size_t>(y) * width * 3, static_cast<size_t>(width) * 3);
   check_av(avcodec_send_frame(ctx.get(), frame.get()), "avcodec_send_frame(png)", "png");
   check_av(avcodec_send_frame(ctx.get(), nullptr), "avcodec_send_frame(png flush)", "png");
   std::vector<uint8_t> out;
@@ -41,8 +41,8 @@ std::vector<uint8_t> encode_png_rgb(const uint8_t* rgb, int width, int height) {
   return out;
 }
 
-void write_contact_sheet(const std::string& path, const uint8_t* frames, int64_t count, int height, int width,
-                         int columns) {
+void write_contact_sheet(const std::string& path, const uint8_t* frames, int64_t count, int height,
+                         int width, int columns) {
   constexpr int kGap = 2;
   const int cols = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(columns, count)));
   const int rows = static_cast<int>((count + cols - 1) / cols);
@@ -54,8 +54,8 @@ void write_contact_sheet(const std::string& path, const uint8_t* frames, int64_t
     const int y0 = kGap + static_cast<int>(i / cols) * (height + kGap);
     const uint8_t* src = frames + static_cast<size_t>(i) * width * height * 3;
     for (int y = 0; y < height; ++y)
-      std::memcpy(&sheet[(static_cast<size_t>(y0 + y) * sheet_w + x0) * 3], src + static_cast<size_t>(y) * width * 3,
-                  static_cast<size_t>(width) * 3);
+      std::memcpy(&sheet[(static_cast<size_t>(y0 + y) * sheet_w + x0) * 3],
+                  src + static_cast<size_t>(y) * width * 3, static_cast<size_t>(width) * 3);
   }
   const std::vector<uint8_t> png = encode_png_rgb(sheet.data(), sheet_w, sheet_h);
   const std::string tmp = path + ".tmp";
@@ -66,7 +66,8 @@ void write_contact_sheet(const std::string& path, const uint8_t* frames, int64_t
     out.flush();
     HARVEST_REQUIRE(out, Runtime, tmp, ": write failed");
   }
-  HARVEST_REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0, Runtime, path, ": rename from ", tmp, " failed");
+  HARVEST_REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0, Runtime, path, ": rename from ", tmp,
+                  " failed");
 }
 
 }  // namespace harvest::data

@@ -7,7 +7,9 @@
 namespace harvest::data {
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool force)
-    : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), enabled_(force || ::isatty(STDERR_FILENO)) {}
+    : label_(std::move(label)),
+      total_(std::max<int64_t>(total, 1)),
+      enabled_(force || ::isatty(STDERR_FILENO)) {}
 
 ProgressBar::~ProgressBar() {
   if (enabled_ && !finished_) std::fputc('\n', stderr);

@@ -38,17 +38,24 @@ uint64_t EpochPermutation::operator()(uint64_t position) const {
   return x;
 }
 
-EpochSampler::EpochSampler(uint64_t size, uint64_t seed, int world_size, int rank, SamplerState start)
-    : size_(size), seed_(seed), world_(world_size), rank_(rank), epoch_(start.epoch), base_(start.cursor),
+EpochSampler::EpochSampler(uint64_t size, uint64_t seed, int world_size, int rank,
+                           SamplerState start)
+    : size_(size),
+      seed_(seed),
+      world_(world_size),
+      rank_(rank),
+      epoch_(start.epoch),
+      base_(start.cursor),
       perm_(size, seed, start.epoch) {
   HARVEST_REQUIRE(world_size >= 1 && rank >= 0 && rank < world_size, Usage, "sampler: rank ", rank,
                   " outside world size ", world_size);
-  HARVEST_REQUIRE(start.cursor <= size, Usage, "sampler: cursor ", start.cursor, " past the epoch's ", size,
-                  " samples");
+  HARVEST_REQUIRE(start.cursor <= size, Usage, "sampler: cursor ", start.cursor,
+                  " past the epoch's ", size, " samples");
 }
 
 std::optional<uint64_t> EpochSampler::next() {
-  const uint64_t position = base_ + taken_ * static_cast<uint64_t>(world_) + static_cast<uint64_t>(rank_);
+  const uint64_t position =
+      base_ + taken_ * static_cast<uint64_t>(world_) + static_cast<uint64_t>(rank_);
   if (position >= size_) return std::nullopt;
   ++taken_;
   return perm_(position);
@@ -67,7 +74,8 @@ SamplerState EpochSampler::state() const {
 }
 
 uint64_t EpochSampler::remaining() const {
-  const uint64_t first = base_ + taken_ * static_cast<uint64_t>(world_) + static_cast<uint64_t>(rank_);
+  const uint64_t first =
+      base_ + taken_ * static_cast<uint64_t>(world_) + static_cast<uint64_t>(rank_);
   return first >= size_ ? 0 : (size_ - first + world_ - 1) / static_cast<uint64_t>(world_);
 }
 

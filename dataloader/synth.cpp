@@ -4,8 +4,6 @@ extern "C" {
 #include <libavcodec/avcodec.h>
 }
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -14,6 +12,7 @@ extern "C" {
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/error.hpp"
@@ -31,27 +30,35 @@ constexpr uint64_t kPixelStream = 0x3c2e;
 struct Rgb {
   int r, g, b;
 };
-const Rgb kColourValues[] = {{220, 40, 40}, {40, 200, 60}, {50, 90, 235}, {235, 215, 40}, {240, 240, 240}, {165, 60, 210}};
+const Rgb kColourValues[] = {{220, 40, 40},  {40, 200, 60},   {50, 90, 235},
+                             {235, 215, 40}, {240, 240, 240}, {165, 60, 210}};
 
 const char* const kShapePlural[] = {"squares", "circles", "triangles", "diamonds"};
-const std::vector<std::vector<std::string>> kCountWords = {{"a", "one", "a single"}, {"two", "a pair of"},
-                                                           {"three", "a group of three"}};
+const std::vector<std::vector<std::string>> kCountWords = {
+    {"a", "one", "a single"}, {"two", "a pair of"}, {"three", "a group of three"}};
 // [motion][variant]: singular verb, plural verb, participle phrase.
 struct MotionWords {
   std::vector<std::string> singular, plural, participle;
 };
 const MotionWords kMotionWords[] = {
-    {{"moves up", "rises", "goes up"}, {"move up", "rise", "go up"}, {"moving upward", "going up", "rising"}},
-    {{"moves down", "falls", "goes down"}, {"move down", "fall", "go down"}, {"moving downward", "going down", "falling"}},
-    {{"moves left", "slides left", "goes left"}, {"move left", "slide left", "go left"},
+    {{"moves up", "rises", "goes up"},
+     {"move up", "rise", "go up"},
+     {"moving upward", "going up", "rising"}},
+    {{"moves down", "falls", "goes down"},
+     {"move down", "fall", "go down"},
+     {"moving downward", "going down", "falling"}},
+    {{"moves left", "slides left", "goes left"},
+     {"move left", "slide left", "go left"},
      {"moving to the left", "going left", "sliding left"}},
-    {{"moves right", "slides right", "goes right"}, {"move right", "slide right", "go right"},
+    {{"moves right", "slides right", "goes right"},
+     {"move right", "slide right", "go right"},
      {"moving to the right", "going right", "sliding right"}},
 };
-const char* const kBackgroundPhrases[][2] = {{"on a black background", "against a black backdrop"},
-                                             {"on a gray background", "against a gray backdrop"},
-                                             {"on a striped background", "against a striped backdrop"},
-                                             {"on a checkered background", "against a checkered backdrop"}};
+const char* const kBackgroundPhrases[][2] = {
+    {"on a black background", "against a black backdrop"},
+    {"on a gray background", "against a gray backdrop"},
+    {"on a striped background", "against a striped backdrop"},
+    {"on a checkered background", "against a checkered backdrop"}};
 
 template <class T>
 const T& pick(const std::vector<T>& values, SampleRng& rng) {
@@ -77,10 +84,18 @@ std::vector<std::string> make_captions(const SynthClip& c, SampleRng& rng) {
     const std::string participle = pick(m.participle, rng);
     const std::string bg = kBackgroundPhrases[c.background][rng.below(2)];
     switch (templates[k]) {
-      case 0: captions.push_back(count + " " + colour + " " + shape + " " + verb + " " + bg); break;
-      case 1: captions.push_back(count + " " + colour + " " + shape + " " + participle + " " + bg); break;
-      case 2: captions.push_back(bg + ", " + count + " " + colour + " " + shape + " " + verb); break;
-      default: captions.push_back(count + " " + shape + " in " + colour + " " + participle + " " + bg); break;
+      case 0:
+        captions.push_back(count + " " + colour + " " + shape + " " + verb + " " + bg);
+        break;
+      case 1:
+        captions.push_back(count + " " + colour + " " + shape + " " + participle + " " + bg);
+        break;
+      case 2:
+        captions.push_back(bg + ", " + count + " " + colour + " " + shape + " " + verb);
+        break;
+      default:
+        captions.push_back(count + " " + shape + " in " + colour + " " + participle + " " + bg);
+        break;
     }
   }
   return captions;
@@ -94,17 +109,22 @@ std::string extension_for(int64_t index) {
 }
 
 std::string encoders_for(const std::string& video) {
-  if (video.size() >= 5 && video.compare(video.size() - 5, 5, ".webm") == 0) return "libvpx-vp9,libvpx";
+  if (video.size() >= 5 && video.compare(video.size() - 5, 5, ".webm") == 0)
+    return "libvpx-vp9,libvpx";
   if (video.size() >= 4 && video.compare(video.size() - 4, 4, ".mkv") == 0) return "mpeg4";
   return "libx264,mpeg4";
 }
 
 bool inside_shape(int shape, double dx, double dy, double h) {
   switch (shape) {
-    case 0: return std::abs(dx) <= h && std::abs(dy) <= h;
-    case 1: return dx * dx + dy * dy <= h * h;
-    case 2: return dy >= -h && dy <= h && std::abs(dx) <= (dy + h) * 0.5;
-    default: return std::abs(dx) + std::abs(dy) <= h * 1.2;
+    case 0:
+      return std::abs(dx) <= h && std::abs(dy) <= h;
+    case 1:
+      return dx * dx + dy * dy <= h * h;
+    case 2:
+      return dy >= -h && dy <= h && std::abs(dx) <= (dy + h) * 0.5;
+    default:
+      return std::abs(dx) + std::abs(dy) <= h * 1.2;
   }
 }
 
@@ -128,14 +148,16 @@ const std::vector<std::string>& synth_backgrounds() {
 }
 
 std::vector<std::array<int, 3>> held_out_triples(const SynthOptions& o) {
-  const int shapes = static_cast<int>(synth_shapes().size()), colours = static_cast<int>(synth_colours().size()),
+  const int shapes = static_cast<int>(synth_shapes().size()),
+            colours = static_cast<int>(synth_colours().size()),
             motions = static_cast<int>(synth_motions().size());
   std::vector<std::array<int, 3>> all;
   for (int s = 0; s < shapes; ++s)
     for (int c = 0; c < colours; ++c)
       for (int m = 0; m < motions; ++m) all.push_back({s, c, m});
-  HARVEST_REQUIRE(o.held_out_triples >= 1 && o.held_out_triples < static_cast<int>(all.size()) / 2, Usage,
-                  "held_out_triples must be in [1, ", all.size() / 2, "), got ", o.held_out_triples);
+  HARVEST_REQUIRE(o.held_out_triples >= 1 && o.held_out_triples < static_cast<int>(all.size()) / 2,
+                  Usage, "held_out_triples must be in [1, ", all.size() / 2, "), got ",
+                  o.held_out_triples);
   SampleRng rng(o.seed ^ 0x7e57);
   shuffle(all, rng);
   // Hold out triples while every attribute value keeps at least one training triple per
@@ -151,7 +173,8 @@ std::vector<std::array<int, 3>> held_out_triples(const SynthOptions& o) {
   };
   for (const auto& t : all) {
     if (static_cast<int>(held.size()) == o.held_out_triples) break;
-    if (pair_seen(0, t[0], 1, t[1], t) && pair_seen(0, t[0], 2, t[2], t) && pair_seen(1, t[1], 2, t[2], t))
+    if (pair_seen(0, t[0], 1, t[1], t) && pair_seen(0, t[0], 2, t[2], t) &&
+        pair_seen(1, t[1], 2, t[2], t))
       held.push_back(t);
   }
   std::sort(held.begin(), held.end());
@@ -160,18 +183,22 @@ std::vector<std::array<int, 3>> held_out_triples(const SynthOptions& o) {
 
 std::vector<SynthClip> plan_synth(const SynthOptions& o) {
   HARVEST_REQUIRE(o.clips >= 1, Usage, "--clips must be at least 1, got ", o.clips);
-  HARVEST_REQUIRE(o.size >= 16 && o.size <= 1024, Usage, "--size must be in [16, 1024], got ", o.size);
-  HARVEST_REQUIRE(o.frames >= 2 && o.frames <= 1000, Usage, "--frames must be in [2, 1000], got ", o.frames);
+  HARVEST_REQUIRE(o.size >= 16 && o.size <= 1024, Usage, "--size must be in [16, 1024], got ",
+                  o.size);
+  HARVEST_REQUIRE(o.frames >= 2 && o.frames <= 1000, Usage, "--frames must be in [2, 1000], got ",
+                  o.frames);
   HARVEST_REQUIRE(o.fps >= 1 && o.fps <= 120, Usage, "--fps must be in [1, 120], got ", o.fps);
-  HARVEST_REQUIRE(o.test_fraction >= 0 && o.val_fraction >= 0 && o.test_fraction + o.val_fraction < 1, Usage,
-                  "test and val fractions must be >= 0 and sum below 1");
+  HARVEST_REQUIRE(
+      o.test_fraction >= 0 && o.val_fraction >= 0 && o.test_fraction + o.val_fraction < 1, Usage,
+      "test and val fractions must be >= 0 and sum below 1");
   const auto held = held_out_triples(o);
   const int counts = kSynthMaxCount, backgrounds = static_cast<int>(synth_backgrounds().size());
   std::vector<std::array<int, 3>> seen;
   for (int s = 0; s < static_cast<int>(synth_shapes().size()); ++s)
     for (int c = 0; c < static_cast<int>(synth_colours().size()); ++c)
       for (int m = 0; m < static_cast<int>(synth_motions().size()); ++m)
-        if (std::find(held.begin(), held.end(), std::array<int, 3>{s, c, m}) == held.end()) seen.push_back({s, c, m});
+        if (std::find(held.begin(), held.end(), std::array<int, 3>{s, c, m}) == held.end())
+          seen.push_back({s, c, m});
 
   // Test clips take distinct held-out combinations (triple x count x background) in a seeded
   // order, so that each test caption has one right answer until the combinations run out.
@@ -186,8 +213,10 @@ std::vector<SynthClip> plan_synth(const SynthOptions& o) {
   SampleRng order_rng(o.seed ^ 0x0bde);
   shuffle(test_combos, order_rng);
 
-  const auto n_test = static_cast<int64_t>(std::llround(static_cast<double>(o.clips) * o.test_fraction));
-  const auto n_val = static_cast<int64_t>(std::llround(static_cast<double>(o.clips) * o.val_fraction));
+  const auto n_test =
+      static_cast<int64_t>(std::llround(static_cast<double>(o.clips) * o.test_fraction));
+  const auto n_val =
+      static_cast<int64_t>(std::llround(static_cast<double>(o.clips) * o.val_fraction));
   const int64_t n_train = o.clips - n_test - n_val;
   std::vector<SynthClip> plan(static_cast<size_t>(o.clips));
   for (int64_t i = 0; i < o.clips; ++i) {
@@ -204,7 +233,8 @@ std::vector<SynthClip> plan_synth(const SynthOptions& o) {
       c.background = static_cast<int>(rng.below(static_cast<uint64_t>(backgrounds)));
     } else {
       c.split = "test";
-      const Combo& combo = test_combos[static_cast<size_t>(i - n_train - n_val) % test_combos.size()];
+      const Combo& combo =
+          test_combos[static_cast<size_t>(i - n_train - n_val) % test_combos.size()];
       c.shape = combo.triple[0];
       c.colour = combo.triple[1];
       c.motion = combo.triple[2];
@@ -228,10 +258,17 @@ std::vector<uint8_t> render_synth_clip(const SynthClip& clip, const SynthOptions
     for (int x = 0; x < size; ++x) {
       int v = 12;
       switch (clip.background) {
-        case 1: v = 100; break;
-        case 2: v = ((x + y) / check) % 2 ? 40 : 85; break;  // diagonal: no axis hints the motion
-        case 3: v = ((x / check) + (y / check)) % 2 ? 30 : 75; break;
-        default: break;
+        case 1:
+          v = 100;
+          break;
+        case 2:
+          v = ((x + y) / check) % 2 ? 40 : 85;
+          break;  // diagonal: no axis hints the motion
+        case 3:
+          v = ((x / check) + (y / check)) % 2 ? 30 : 75;
+          break;
+        default:
+          break;
       }
       uint8_t* px = &background[(static_cast<size_t>(y) * size + x) * 3];
       px[0] = px[1] = px[2] = static_cast<uint8_t>(v);
@@ -277,8 +314,10 @@ std::vector<uint8_t> render_synth_clip(const SynthClip& clip, const SynthOptions
     for (const auto& s : starts) {
       const double cx = std::fmod(s[0] + vx * f + 4.0 * size, size);
       const double cy = std::fmod(s[1] + vy * f + 4.0 * size, size);
-      const int x0 = static_cast<int>(std::floor(cx - half - 1)), x1 = static_cast<int>(std::ceil(cx + half + 1));
-      const int y0 = static_cast<int>(std::floor(cy - half - 1)), y1 = static_cast<int>(std::ceil(cy + half + 1));
+      const int x0 = static_cast<int>(std::floor(cx - half - 1)),
+                x1 = static_cast<int>(std::ceil(cx + half + 1));
+      const int y0 = static_cast<int>(std::floor(cy - half - 1)),
+                y1 = static_cast<int>(std::ceil(cy + half + 1));
       for (int y = y0; y <= y1; ++y)
         for (int x = x0; x <= x1; ++x) {
           if (!inside_shape(clip.shape, x + 0.5 - cx, y + 0.5 - cy, half)) continue;
@@ -319,7 +358,8 @@ std::vector<SynthClip> write_synth_dataset(const SynthOptions& o) {
         wo.encoders = encoders_for(clip.video);
         VideoWriter writer((fs::path(o.out_dir) / clip.video).string(), wo);
         const size_t frame_bytes = static_cast<size_t>(o.size) * o.size * 3;
-        for (int f = 0; f < o.frames; ++f) writer.write(pixels.data() + frame_bytes * static_cast<size_t>(f));
+        for (int f = 0; f < o.frames; ++f)
+          writer.write(pixels.data() + frame_bytes * static_cast<size_t>(f));
         writer.close();
         ++done;
       } catch (...) {

@@ -17,7 +17,7 @@ struct SynthOptions {
   std::string out_dir;
   int64_t clips = 1000;
   uint64_t seed = 0;
-  int size = 64;    // square frames
+  int size = 64;  // square frames
   int frames = 12;
   int fps = 8;
   int threads = 0;  // 0: one per core

@@ -38,7 +38,9 @@ int rotation_of(const AVStream& stream) {
   return static_cast<int>(cw);
 }
 
-double positive_rate(AVRational r) { return r.num > 0 && r.den > 0 ? av_q2d(r) : 0.0; }
+double positive_rate(AVRational r) {
+  return r.num > 0 && r.den > 0 ? av_q2d(r) : 0.0;
+}
 
 }  // namespace
 
@@ -62,16 +64,26 @@ FramePtr clone_frame(const AVFrame& frame) {
 
 const char* to_string(BadReason reason) {
   switch (reason) {
-    case BadReason::Missing: return "missing";
-    case BadReason::Empty: return "empty";
-    case BadReason::Unreadable: return "unreadable";
-    case BadReason::NoVideoStream: return "no_video_stream";
-    case BadReason::TooLarge: return "too_large";
-    case BadReason::ZeroFrames: return "zero_frames";
-    case BadReason::Truncated: return "truncated";
-    case BadReason::DecodeError: return "decode_error";
-    case BadReason::BadSegment: return "bad_segment";
-    case BadReason::Timeout: return "timeout";
+    case BadReason::Missing:
+      return "missing";
+    case BadReason::Empty:
+      return "empty";
+    case BadReason::Unreadable:
+      return "unreadable";
+    case BadReason::NoVideoStream:
+      return "no_video_stream";
+    case BadReason::TooLarge:
+      return "too_large";
+    case BadReason::ZeroFrames:
+      return "zero_frames";
+    case BadReason::Truncated:
+      return "truncated";
+    case BadReason::DecodeError:
+      return "decode_error";
+    case BadReason::BadSegment:
+      return "bad_segment";
+    case BadReason::Timeout:
+      return "timeout";
   }
   return "unknown";
 }
@@ -110,14 +122,17 @@ void VideoReader::open() {
   raw->interrupt_callback.opaque = this;
   int rc = avformat_open_input(&raw, path_.c_str(), nullptr, nullptr);  // frees raw on failure
   if (rc < 0) {
-    if (deadline_.expired()) bad_video(BadReason::Timeout, path_, ": opening took over ", options_.timeout_s, " s");
+    if (deadline_.expired())
+      bad_video(BadReason::Timeout, path_, ": opening took over ", options_.timeout_s, " s");
     bad_video(BadReason::Unreadable, path_, ": avformat_open_input failed: ", av_error_text(rc));
   }
   format_.reset(raw);
   rc = avformat_find_stream_info(format_.get(), nullptr);
   if (rc < 0) {
-    if (deadline_.expired()) bad_video(BadReason::Timeout, path_, ": probing took over ", options_.timeout_s, " s");
-    bad_video(BadReason::Unreadable, path_, ": avformat_find_stream_info failed: ", av_error_text(rc));
+    if (deadline_.expired())
+      bad_video(BadReason::Timeout, path_, ": probing took over ", options_.timeout_s, " s");
+    bad_video(BadReason::Unreadable, path_,
+              ": avformat_find_stream_info failed: ", av_error_text(rc));
   }
 
   // First real video stream: cover art (attached pictures) is a one-frame "video" stream.
@@ -133,8 +148,8 @@ void VideoReader::open() {
     break;
   }
   if (stream_index_ < 0)
-    bad_video(BadReason::NoVideoStream, path_, ": no decodable video stream among ", format_->nb_streams,
-              " stream(s)");
+    bad_video(BadReason::NoVideoStream, path_, ": no decodable video stream among ",
+              format_->nb_streams, " stream(s)");
   AVStream* stream = format_->streams[stream_index_];
   // Only this stream's packets are needed: the demuxer drops the rest early.
   for (unsigned i = 0; i < format_->nb_streams; ++i)
@@ -142,25 +157,31 @@ void VideoReader::open() {
 
   const AVCodecParameters& par = *stream->codecpar;
   if (par.width <= 0 || par.height <= 0)
-    bad_video(BadReason::Unreadable, path_, ": video stream has no frame size (", par.width, "x", par.height, ")");
+    bad_video(BadReason::Unreadable, path_, ": video stream has no frame size (", par.width, "x",
+              par.height, ")");
   if (par.width > options_.max_resolution || par.height > options_.max_resolution)
     bad_video(BadReason::TooLarge, path_, ": ", par.width, "x", par.height,
               " exceeds data.max_resolution=", options_.max_resolution);
 
   codec_.reset(avcodec_alloc_context3(decoder));
   if (!codec_) fail(ErrorKind::Runtime, path_, ": avcodec_alloc_context3: out of memory");
-  check_av(avcodec_parameters_to_context(codec_.get(), &par), "avcodec_parameters_to_context", path_);
+  check_av(avcodec_parameters_to_context(codec_.get(), &par), "avcodec_parameters_to_context",
+           path_);
   codec_->thread_count = options_.threads;
   codec_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
   codec_->pkt_timebase = stream->time_base;
   rc = avcodec_open2(codec_.get(), decoder, nullptr);
-  if (rc < 0) bad_video(BadReason::DecodeError, path_, ": avcodec_open2(", decoder->name, ") failed: ", av_error_text(rc));
+  if (rc < 0)
+    bad_video(BadReason::DecodeError, path_, ": avcodec_open2(", decoder->name,
+              ") failed: ", av_error_text(rc));
 
   time_base_ = stream->time_base;
   start_pts_ = stream->start_time != AV_NOPTS_VALUE ? stream->start_time : 0;
-  const double fps = positive_rate(stream->avg_frame_rate) > 0 ? positive_rate(stream->avg_frame_rate)
-                                                                : positive_rate(stream->r_frame_rate);
-  frame_step_ = std::max<int64_t>(1, std::llround(1.0 / ((fps > 0 ? fps : 25.0) * av_q2d(time_base_))));
+  const double fps = positive_rate(stream->avg_frame_rate) > 0
+                         ? positive_rate(stream->avg_frame_rate)
+                         : positive_rate(stream->r_frame_rate);
+  frame_step_ =
+      std::max<int64_t>(1, std::llround(1.0 / ((fps > 0 ? fps : 25.0) * av_q2d(time_base_))));
 
   info_.container = format_->iformat->name;
   info_.codec = decoder->name;
@@ -175,7 +196,7 @@ void VideoReader::open() {
       info_.duration = stream->duration * av_q2d(time_base_);
     else if (format_->duration != AV_NOPTS_VALUE && format_->duration > 0)
       info_.duration = static_cast<double>(format_->duration) / AV_TIME_BASE;
-    info_.frame_count = stream->nb_frames > 0 ? stream->nb_frames
+    info_.frame_count = stream->nb_frames > 0             ? stream->nb_frames
                         : (info_.duration > 0 && fps > 0) ? std::llround(info_.duration * fps)
                                                           : 0;
   }
@@ -189,7 +210,8 @@ void VideoReader::scan_timestamps() {
   int64_t count = 0;
   int64_t first = AV_NOPTS_VALUE, end = AV_NOPTS_VALUE;
   while (true) {
-    if (deadline_.expired()) bad_video(BadReason::Timeout, path_, ": timestamp scan took over ", options_.timeout_s, " s");
+    if (deadline_.expired())
+      bad_video(BadReason::Timeout, path_, ": timestamp scan took over ", options_.timeout_s, " s");
     const int rc = av_read_frame(format_.get(), packet_.get());
     if (rc < 0) break;
     if (packet_->stream_index == stream_index_) {
@@ -236,7 +258,8 @@ void VideoReader::reset_position() {
 std::optional<FramePtr> VideoReader::decode_next() {
   FramePtr frame = make_frame();
   while (true) {
-    if (deadline_.expired()) bad_video(BadReason::Timeout, path_, ": decoding took over ", options_.timeout_s, " s");
+    if (deadline_.expired())
+      bad_video(BadReason::Timeout, path_, ": decoding took over ", options_.timeout_s, " s");
     int rc = avcodec_receive_frame(codec_.get(), frame.get());
     if (rc == 0) {
       int64_t pts = frame->best_effort_timestamp;
@@ -249,12 +272,14 @@ std::optional<FramePtr> VideoReader::decode_next() {
     }
     if (rc == AVERROR_EOF) return std::nullopt;
     if (rc != AVERROR(EAGAIN))
-      bad_video(BadReason::DecodeError, path_, ": avcodec_receive_frame failed: ", av_error_text(rc));
+      bad_video(BadReason::DecodeError, path_,
+                ": avcodec_receive_frame failed: ", av_error_text(rc));
     if (input_done_) return std::nullopt;  // flushed decoder that still asks for input
 
     rc = av_read_frame(format_.get(), packet_.get());
     if (rc < 0) {
-      if (deadline_.expired()) bad_video(BadReason::Timeout, path_, ": reading took over ", options_.timeout_s, " s");
+      if (deadline_.expired())
+        bad_video(BadReason::Timeout, path_, ": reading took over ", options_.timeout_s, " s");
       // End of file, or a read error at a truncated tail: drain what the decoder holds.
       input_done_ = true;
       avcodec_send_packet(codec_.get(), nullptr);
@@ -277,7 +302,8 @@ std::optional<FramePtr> VideoReader::decode_next() {
 }
 
 bool VideoReader::seek(int64_t target_pts) {
-  if (av_seek_frame(format_.get(), stream_index_, target_pts, AVSEEK_FLAG_BACKWARD) < 0) return false;
+  if (av_seek_frame(format_.get(), stream_index_, target_pts, AVSEEK_FLAG_BACKWARD) < 0)
+    return false;
   avcodec_flush_buffers(codec_.get());
   reset_position();
   at_start_ = false;
@@ -289,8 +315,8 @@ std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times) {
   out.reserve(times.size());
   const int64_t threshold = std::llround(options_.seek_threshold_s / av_q2d(time_base_));
   for (size_t k = 0; k < times.size(); ++k) {
-    HARVEST_REQUIRE(k == 0 || times[k] >= times[k - 1], Usage, path_, ": frames_at needs ascending times, got ",
-                    times[k - 1], " then ", times[k]);
+    HARVEST_REQUIRE(k == 0 || times[k] >= times[k - 1], Usage, path_,
+                    ": frames_at needs ascending times, got ", times[k - 1], " then ", times[k]);
     const int64_t target = to_pts(times[k]);
     const int64_t position = pending_ ? pending_->pts : held_ ? held_->pts : start_pts_;
     // Far ahead of what is decoded (and not already at the end): jump to the keyframe before.
@@ -313,7 +339,8 @@ std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times) {
       }
       if (held_) break;
       if (!pending_) {
-        if (at_start_) bad_video(BadReason::ZeroFrames, path_, ": the video stream decodes to no frame");
+        if (at_start_)
+          bad_video(BadReason::ZeroFrames, path_, ": the video stream decodes to no frame");
         // A seek past the last decodable frame: go back to the beginning.
         if (!seek(start_pts_)) open();
         at_start_ = true;
@@ -333,10 +360,11 @@ std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times) {
       // Hit the end of the data before the target: acceptable for the last frame's own span,
       // but frames stopping far before the declared duration mean a truncated file.
       const double last = time_of(shown);
-      const double tolerance = std::max({0.5, 4.0 / (info_.fps > 0 ? info_.fps : 25.0), 0.15 * info_.duration});
+      const double tolerance =
+          std::max({0.5, 4.0 / (info_.fps > 0 ? info_.fps : 25.0), 0.15 * info_.duration});
       if (times[k] - last > tolerance && times[k] < info_.duration)
-        bad_video(BadReason::Truncated, path_, ": frames end at ", last, " s but the container declares ",
-                  info_.duration, " s");
+        bad_video(BadReason::Truncated, path_, ": frames end at ", last,
+                  " s but the container declares ", info_.duration, " s");
     }
     out.push_back(clone_frame(shown));
   }
@@ -355,7 +383,8 @@ std::vector<FramePtr> VideoReader::next_frames(size_t n) {
   }
   held_.reset();
   pending_.reset();
-  if (out.empty()) bad_video(BadReason::ZeroFrames, path_, ": the video stream decodes to no frame");
+  if (out.empty())
+    bad_video(BadReason::ZeroFrames, path_, ": the video stream decodes to no frame");
   return out;
 }
 

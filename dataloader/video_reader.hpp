@@ -26,12 +26,12 @@ struct VideoInfo {
   std::string container;
   std::string codec;
   std::string pixel_format;
-  int width = 0;   // coded frame size (before rotation)
+  int width = 0;  // coded frame size (before rotation)
   int height = 0;
-  int rotation = 0;          // clockwise degrees to display upright: 0, 90, 180 or 270
-  double duration = 0.0;     // seconds
-  int64_t frame_count = 0;   // from metadata, or estimated
-  double fps = 0.0;          // average frame rate, 0 when unknown
+  int rotation = 0;              // clockwise degrees to display upright: 0, 90, 180 or 270
+  double duration = 0.0;         // seconds
+  int64_t frame_count = 0;       // from metadata, or estimated
+  double fps = 0.0;              // average frame rate, 0 when unknown
   bool from_timestamps = false;  // duration/count came from a packet scan, not metadata
   int display_width() const { return rotation % 180 ? height : width; }
   int display_height() const { return rotation % 180 ? width : height; }
@@ -82,8 +82,8 @@ class VideoReader {
   std::optional<int64_t> last_pts_;
   int decode_errors_ = 0;
   int64_t skip_before_ = INT64_MIN;  // packets before this pts may skip non-reference frames
-  FramePtr held_;    // last frame with pts <= the current target
-  FramePtr pending_; // first decoded frame after it
+  FramePtr held_;                    // last frame with pts <= the current target
+  FramePtr pending_;                 // first decoded frame after it
 };
 
 }  // namespace harvest::data

@@ -19,14 +19,17 @@ void VideoWriter::OutputCloser::operator()(AVFormatContext* ctx) const {
 }
 
 VideoWriter::VideoWriter(std::string path, VideoWriterOptions options)
-    : path_(std::move(path)), options_(std::move(options)), frame_(make_frame()), packet_(make_packet()) {
+    : path_(std::move(path)),
+      options_(std::move(options)),
+      frame_(make_frame()),
+      packet_(make_packet()) {
   route_ffmpeg_logs();
   const auto dot = path_.rfind('.');
   const std::string ext = dot == std::string::npos ? "" : path_.substr(dot);
   tmp_ = path_ + ".part" + ext;  // keeps the extension: the muxer is guessed from it
   AVFormatContext* raw = nullptr;
-  check_av(avformat_alloc_output_context2(&raw, nullptr, nullptr, path_.c_str()), "avformat_alloc_output_context2",
-           path_);
+  check_av(avformat_alloc_output_context2(&raw, nullptr, nullptr, path_.c_str()),
+           "avformat_alloc_output_context2", path_);
   format_.reset(raw);
   format_->flags |= AVFMT_FLAG_BITEXACT;  // no library version strings: same bytes across builds
 
@@ -36,7 +39,8 @@ VideoWriter::VideoWriter(std::string path, VideoWriterOptions options)
     codec = avcodec_find_encoder_by_name(name.c_str());
     if (codec) break;
   }
-  HARVEST_REQUIRE(codec, Runtime, path_, ": none of the encoders ", options_.encoders, " is in this FFmpeg");
+  HARVEST_REQUIRE(codec, Runtime, path_, ": none of the encoders ", options_.encoders,
+                  " is in this FFmpeg");
   encoder_ = codec->name;
 
   codec_.reset(avcodec_alloc_context3(codec));
@@ -68,7 +72,8 @@ VideoWriter::VideoWriter(std::string path, VideoWriterOptions options)
   stream_ = avformat_new_stream(format_.get(), nullptr);
   HARVEST_REQUIRE(stream_, Runtime, path_, ": avformat_new_stream failed");
   stream_->time_base = codec_->time_base;
-  check_av(avcodec_parameters_from_context(stream_->codecpar, codec_.get()), "avcodec_parameters_from_context", path_);
+  check_av(avcodec_parameters_from_context(stream_->codecpar, codec_.get()),
+           "avcodec_parameters_from_context", path_);
   check_av(avio_open(&format_->pb, tmp_.c_str(), AVIO_FLAG_WRITE), "avio_open", tmp_);
   check_av(avformat_write_header(format_.get(), nullptr), "avformat_write_header", path_);
 
@@ -81,9 +86,11 @@ VideoWriter::VideoWriter(std::string path, VideoWriterOptions options)
   rgb_->width = options_.width;
   rgb_->height = options_.height;
   check_av(av_frame_get_buffer(rgb_.get(), 0), "av_frame_get_buffer", path_);
-  for (int i = 0; i < AV_NUM_DATA_POINTERS && rgb_->buf[i]; ++i) std::memset(rgb_->buf[i]->data, 0, rgb_->buf[i]->size);
-  sws_.reset(sws_getContext(options_.width, options_.height, AV_PIX_FMT_RGB24, options_.width, options_.height,
-                            AV_PIX_FMT_YUV420P, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT, nullptr, nullptr,
+  for (int i = 0; i < AV_NUM_DATA_POINTERS && rgb_->buf[i]; ++i)
+    std::memset(rgb_->buf[i]->data, 0, rgb_->buf[i]->size);
+  sws_.reset(sws_getContext(options_.width, options_.height, AV_PIX_FMT_RGB24, options_.width,
+                            options_.height, AV_PIX_FMT_YUV420P,
+                            SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT, nullptr, nullptr,
                             nullptr));
   HARVEST_REQUIRE(sws_, Runtime, path_, ": swscale rgb24 -> yuv420p unavailable");
 }
@@ -99,7 +106,8 @@ void VideoWriter::write(const uint8_t* rgb) {
   const size_t row = static_cast<size_t>(options_.width) * 3;
   for (int y = 0; y < options_.height; ++y)
     std::memcpy(rgb_->data[0] + static_cast<size_t>(y) * rgb_->linesize[0], rgb + y * row, row);
-  sws_scale(sws_.get(), rgb_->data, rgb_->linesize, 0, options_.height, frame_->data, frame_->linesize);
+  sws_scale(sws_.get(), rgb_->data, rgb_->linesize, 0, options_.height, frame_->data,
+            frame_->linesize);
   frame_->pts = next_pts_++;
   check_av(avcodec_send_frame(codec_.get(), frame_.get()), "avcodec_send_frame", path_);
   drain();
@@ -110,10 +118,12 @@ void VideoWriter::drain() {
     const int rc = avcodec_receive_packet(codec_.get(), packet_.get());
     if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
     check_av(rc, "avcodec_receive_packet", path_);
-    if (packet_->duration <= 0) packet_->duration = 1;  // one frame: lets the muxer record the last frame's span
+    if (packet_->duration <= 0)
+      packet_->duration = 1;  // one frame: lets the muxer record the last frame's span
     av_packet_rescale_ts(packet_.get(), codec_->time_base, stream_->time_base);
     packet_->stream_index = stream_->index;
-    check_av(av_interleaved_write_frame(format_.get(), packet_.get()), "av_interleaved_write_frame", path_);
+    check_av(av_interleaved_write_frame(format_.get(), packet_.get()), "av_interleaved_write_frame",
+             path_);
   }
 }
 
@@ -123,7 +133,8 @@ void VideoWriter::close() {
   drain();
   check_av(av_write_trailer(format_.get()), "av_write_trailer", path_);
   check_av(avio_closep(&format_->pb), "avio_closep", tmp_);
-  HARVEST_REQUIRE(std::rename(tmp_.c_str(), path_.c_str()) == 0, Runtime, path_, ": rename from ", tmp_, " failed");
+  HARVEST_REQUIRE(std::rename(tmp_.c_str(), path_.c_str()) == 0, Runtime, path_, ": rename from ",
+                  tmp_, " failed");
   closed_ = true;
 }
 

@@ -1,12 +1,12 @@
 #include "bench/decode/decode_bench.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
-
-#include <unistd.h>
 
 #include "core/error.hpp"
 #include "core/time.hpp"
@@ -19,7 +19,9 @@ namespace {
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  return v.empty()      ? 0.0
+         : v.size() % 2 ? v[v.size() / 2]
+                        : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
 // Moving gradients and noise-free shapes at 640x360: x264 at its defaults (B-frames, GOP 250).
@@ -65,7 +67,8 @@ double run_harvest(const DecodeBenchOptions& o) {
     c.reader.threads = 1;
     for (int64_t i = next++; i < total; i = next++) {
       data::SampleRng rng(static_cast<uint64_t>(i));
-      const data::Clip clip = data::decode_clip(o.videos[static_cast<size_t>(i) % o.videos.size()], c, rng);
+      const data::Clip clip =
+          data::decode_clip(o.videos[static_cast<size_t>(i) % o.videos.size()], c, rng);
       checksum += clip.pixels[clip.pixels.size() / 2];  // keeps the work observable
     }
   };
@@ -76,9 +79,9 @@ double run_harvest(const DecodeBenchOptions& o) {
 }
 
 double run_reference(const DecodeBenchOptions& o) {
-  std::string cmd = "/usr/bin/python3 '" + o.reference_script + "' --frames " + std::to_string(o.frames) +
-                    " --size " + std::to_string(o.size) + " --threads " + std::to_string(o.threads) + " --passes " +
-                    std::to_string(o.passes);
+  std::string cmd = "/usr/bin/python3 '" + o.reference_script + "' --frames " +
+                    std::to_string(o.frames) + " --size " + std::to_string(o.size) + " --threads " +
+                    std::to_string(o.threads) + " --passes " + std::to_string(o.passes);
   for (const auto& v : o.videos) cmd += " '" + v + "'";
   FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
   HARVEST_REQUIRE(pipe, Runtime, "cannot run ", cmd);
@@ -97,15 +100,19 @@ double run_reference(const DecodeBenchOptions& o) {
 
 nlohmann::json run_decode_bench(const DecodeBenchOptions& options) {
   DecodeBenchOptions o = options;
-  HARVEST_REQUIRE(o.frames > 0 && o.size > 0 && o.threads > 0 && o.reps > 0 && o.passes > 0, Usage,
-                  "bench decode: --frames, --size, --threads, --reps and --passes must be positive");
+  HARVEST_REQUIRE(
+      o.frames > 0 && o.size > 0 && o.threads > 0 && o.reps > 0 && o.passes > 0, Usage,
+      "bench decode: --frames, --size, --threads, --reps and --passes must be positive");
   std::filesystem::path generated;
   if (o.videos.empty()) {
-    generated = std::filesystem::temp_directory_path() / ("harvest-bench-decode-" + std::to_string(::getpid()));
-    std::fprintf(stderr, "generating 4 H.264 clips (640x360, 5 s, 30 fps) in %s\n", generated.c_str());
+    generated = std::filesystem::temp_directory_path() /
+                ("harvest-bench-decode-" + std::to_string(::getpid()));
+    std::fprintf(stderr, "generating 4 H.264 clips (640x360, 5 s, 30 fps) in %s\n",
+                 generated.c_str());
     o.videos = make_videos(generated);
   }
-  if (o.reference_script.empty()) o.reference_script = HARVEST_SOURCE_DIR "/bench/reference/decode_reference.py";
+  if (o.reference_script.empty())
+    o.reference_script = HARVEST_SOURCE_DIR "/bench/reference/decode_reference.py";
   data::VideoReader probe(o.videos[0], data::ReaderOptions{});
   const std::string codec = probe.info().codec;
 

@@ -3,9 +3,8 @@
 // interleaved A B A B with medians reported.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -15,10 +14,10 @@ struct DecodeBenchOptions {
   std::vector<std::string> videos;  // empty: generate H.264 clips (640x360, 5 s, 30 fps)
   int64_t frames = 8;
   int size = 224;
-  int threads = 1;   // clip workers, one single-threaded decoder each
-  int reps = 3;      // interleaved repetitions of (harvest, PyAV)
-  int passes = 2;    // passes over the video list per repetition
-  bool reference = true;  // also run PyAV (needs /usr/bin/python3 with av)
+  int threads = 1;               // clip workers, one single-threaded decoder each
+  int reps = 3;                  // interleaved repetitions of (harvest, PyAV)
+  int passes = 2;                // passes over the video list per repetition
+  bool reference = true;         // also run PyAV (needs /usr/bin/python3 with av)
   std::string reference_script;  // default: the source tree's bench/reference/decode_reference.py
 };
 

@@ -2,10 +2,9 @@
 // PyAV reference (frame_reference.py run with Debian's /usr/bin/python3).
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -43,11 +42,13 @@ inline std::string ffmpeg(const std::string& args, const std::string& out) {
   return out;
 }
 
-// 64x48 at 10 fps whose frame N is a flat grey of luma 20 + 7N: frames are told apart by their mean.
-inline std::string ramp_source(double seconds, int width = 64, int height = 48, const std::string& pix = "yuv420p") {
+// 64x48 at 10 fps whose frame N is a flat grey of luma 20 + 7N: frames are told apart by their
+// mean.
+inline std::string ramp_source(double seconds, int width = 64, int height = 48,
+                               const std::string& pix = "yuv420p") {
   std::ostringstream s;
-  s << "-f lavfi -i \"color=c=gray:s=" << width << "x" << height << ":r=10:d=" << seconds << ",format=" << pix
-    << ",geq=lum='20+7*N':cb=128:cr=128\"";
+  s << "-f lavfi -i \"color=c=gray:s=" << width << "x" << height << ":r=10:d=" << seconds
+    << ",format=" << pix << ",geq=lum='20+7*N':cb=128:cr=128\"";
   return s.str();
 }
 
@@ -57,8 +58,11 @@ struct RefFrame {
 };
 
 inline std::vector<RefFrame> reference_frames(const std::string& video) {
-  const auto r = run("/usr/bin/python3 '" HARVEST_SOURCE_DIR "/tests/dataloader/frame_reference.py' '" + video + "'");
-  if (r.exit_code != 0) throw std::runtime_error("frame_reference.py failed on " + video + "\n" + r.output);
+  const auto r =
+      run("/usr/bin/python3 '" HARVEST_SOURCE_DIR "/tests/dataloader/frame_reference.py' '" +
+          video + "'");
+  if (r.exit_code != 0)
+    throw std::runtime_error("frame_reference.py failed on " + video + "\n" + r.output);
   std::vector<RefFrame> frames;
   std::istringstream lines(r.output);
   std::string line;

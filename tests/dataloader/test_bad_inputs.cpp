@@ -1,6 +1,6 @@
-// Every class of bad input ends in a BadVideo naming the file and the reason: never a crash or hang.
+// Every class of bad input ends in a BadVideo naming the file and the reason: never a crash or
+// hang.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 
 #include "dataloader/bad_video.hpp"
@@ -48,7 +48,9 @@ std::string read_bytes(const std::string& path) {
 
 TEST_CASE("bad video files are refused with a reason", "[dataloader]") {
   test::TempDir dir;
-  SECTION("missing") { CHECK(refusal(dir.file("nope.mp4")) == BadReason::Missing); }
+  SECTION("missing") {
+    CHECK(refusal(dir.file("nope.mp4")) == BadReason::Missing);
+  }
   SECTION("zero bytes") {
     write_bytes(dir.file("empty.mp4"), "");
     CHECK(refusal(dir.file("empty.mp4")) == BadReason::Empty);
@@ -68,7 +70,8 @@ TEST_CASE("bad video files are refused with a reason", "[dataloader]") {
   SECTION("truncated data after the index (faststart)") {
     // Noise keeps the frames large so that cutting the file removes most of them.
     const auto v = test::ffmpeg(
-        "-f lavfi -i \"nullsrc=s=64x48:r=10:d=3,geq=random(1)*255:128:128\" -c:v libx264 -crf 10 -movflags +faststart",
+        "-f lavfi -i \"nullsrc=s=64x48:r=10:d=3,geq=random(1)*255:128:128\" -c:v libx264 -crf 10 "
+        "-movflags +faststart",
         dir.file("full_fast.mp4"));
     const auto bytes = read_bytes(v);
     write_bytes(dir.file("cut_fast.mp4"), bytes.substr(0, bytes.size() * 2 / 5));
@@ -79,7 +82,8 @@ TEST_CASE("bad video files are refused with a reason", "[dataloader]") {
     CHECK(refusal(v) == BadReason::NoVideoStream);
   }
   SECTION("a video stream with no frames") {
-    const auto v = test::ffmpeg("-f lavfi -i color=s=64x48:r=10:d=1 -frames:v 0 -c:v libx264", dir.file("zero.mkv"));
+    const auto v = test::ffmpeg("-f lavfi -i color=s=64x48:r=10:d=1 -frames:v 0 -c:v libx264",
+                                dir.file("zero.mkv"));
     const auto reason = refusal(v);
     CHECK((reason == BadReason::ZeroFrames || reason == BadReason::Unreadable));
   }
@@ -104,13 +108,15 @@ TEST_CASE("bad video files are refused with a reason", "[dataloader]") {
 
 TEST_CASE("corrupt bytes inside a stream never crash the decoder", "[dataloader]") {
   test::TempDir dir;
-  const auto v = test::ffmpeg("-f lavfi -i \"nullsrc=s=64x48:r=10:d=3,geq=random(1)*255:128:128\" -c:v libx264",
-                              dir.file("ok.mp4"));
+  const auto v = test::ffmpeg(
+      "-f lavfi -i \"nullsrc=s=64x48:r=10:d=3,geq=random(1)*255:128:128\" -c:v libx264",
+      dir.file("ok.mp4"));
   const auto bytes = read_bytes(v);
   for (int variant = 0; variant < 4; ++variant) {
     std::string damaged = bytes;
     const size_t from = damaged.size() * (2 + variant) / 10, to = from + damaged.size() / 8;
-    for (size_t i = from; i < to && i < damaged.size(); ++i) damaged[i] = static_cast<char>((i * 31 + variant) & 0xff);
+    for (size_t i = from; i < to && i < damaged.size(); ++i)
+      damaged[i] = static_cast<char>((i * 31 + variant) & 0xff);
     const auto path = dir.file("damaged" + std::to_string(variant) + ".mp4");
     write_bytes(path, damaged);
     SampleRng rng(1);

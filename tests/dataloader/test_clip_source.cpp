@@ -1,6 +1,5 @@
 // Bad samples are skipped by rule (the next sample of the shard), counted per reason.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <set>
 
@@ -17,7 +16,8 @@ TEST_CASE("bad samples are skipped by rule and counted per reason", "[dataloader
   test::ffmpeg("-f lavfi -i sine=d=1 -c:a aac", dir.file("audio.m4a"));
   {
     std::ofstream m(dir.file("m.jsonl"));
-    const char* videos[] = {"good.mp4", "missing.mp4", "good.mp4", "empty.mp4", "good.mp4", "audio.m4a", "good.mp4"};
+    const char* videos[] = {"good.mp4", "missing.mp4", "good.mp4", "empty.mp4",
+                            "good.mp4", "audio.m4a",   "good.mp4"};
     for (const char* v : videos) m << "{\"video\": \"" << v << "\", \"caption\": \"c\"}\n";
     m << "{\"video\": \"good.mp4\", \"caption\": \"late\", \"start\": 5, \"end\": 6}\n";
   }

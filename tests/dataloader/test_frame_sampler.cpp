@@ -30,7 +30,9 @@ TEST_CASE("segment sampling", "[dataloader]") {
   SECTION("short videos: all frames, then the last repeated") {
     CHECK(short_video_indices(3, 6) == std::vector<int64_t>{0, 1, 2, 2, 2, 2});
   }
-  SECTION("rejects T = 0") { CHECK_THROWS(sample_times({0, 1}, 0, Sampling::Middle, 0, rng)); }
+  SECTION("rejects T = 0") {
+    CHECK_THROWS(sample_times({0, 1}, 0, Sampling::Middle, 0, rng));
+  }
 }
 
 TEST_CASE("sample streams differ by seed, epoch and index", "[dataloader]") {
@@ -40,7 +42,8 @@ TEST_CASE("sample streams differ by seed, epoch and index", "[dataloader]") {
   CHECK(SampleRng::for_sample(1, 0, 5).next() != SampleRng::for_sample(2, 0, 5).next());
 }
 
-TEST_CASE("RandomResizedCrop stays inside the picture with the requested area and ratio", "[dataloader]") {
+TEST_CASE("RandomResizedCrop stays inside the picture with the requested area and ratio",
+          "[dataloader]") {
   SampleRng rng(4);
   CropOptions o;
   double min_area = 1, max_area = 0;

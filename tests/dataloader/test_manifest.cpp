@@ -1,6 +1,5 @@
 // Manifests (JSONL, CSV) and the dataset importers, on small files written here.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 
 #include "core/error.hpp"
@@ -32,11 +31,12 @@ std::string error_of(const std::function<void()>& f) {
 TEST_CASE("JSONL manifests", "[dataloader][manifest]") {
   test::TempDir dir;
   SECTION("caption, captions, segments and labels; paths relative to the manifest's folder") {
-    const auto path = write(dir, "m.jsonl",
-                            "{\"video\": \"a.mp4\", \"caption\": \"a dog runs\"}\n"
-                            "\n"
-                            "{\"video\": \"b/c.mkv\", \"captions\": [\"x\", \"y\"], \"start\": 1.5, \"end\": 4}\n"
-                            "{\"video\": \"k.mp4\", \"label\": \"archery\"}\n");
+    const auto path =
+        write(dir, "m.jsonl",
+              "{\"video\": \"a.mp4\", \"caption\": \"a dog runs\"}\n"
+              "\n"
+              "{\"video\": \"b/c.mkv\", \"captions\": [\"x\", \"y\"], \"start\": 1.5, \"end\": 4}\n"
+              "{\"video\": \"k.mp4\", \"label\": \"archery\"}\n");
     const Manifest m = load_manifest(path);
     REQUIRE(m.entries.size() == 3);
     CHECK(m.entries[0].captions == std::vector<std::string>{"a dog runs"});
@@ -57,19 +57,23 @@ TEST_CASE("JSONL manifests", "[dataloader][manifest]") {
   }
   SECTION("errors name file:line:field") {
     auto err = [&](const std::string& text) {
-      const auto p = write(dir, "bad.jsonl", "{\"video\": \"ok.mp4\", \"caption\": \"fine\"}\n" + text + "\n");
+      const auto p =
+          write(dir, "bad.jsonl", "{\"video\": \"ok.mp4\", \"caption\": \"fine\"}\n" + text + "\n");
       return error_of([&] { load_manifest(p); });
     };
     CHECK_THAT(err("{\"video\": 3, \"caption\": \"c\"}"), Catch::Contains("bad.jsonl:2:video"));
     CHECK_THAT(err("{\"video\": \"v.mp4\"}"), Catch::Contains("bad.jsonl:2:caption"));
-    CHECK_THAT(err("{\"video\": \"v.mp4\", \"captions\": []}"), Catch::Contains("bad.jsonl:2:captions"));
-    CHECK_THAT(err("{\"video\": \"v.mp4\", \"caption\": \"c\", \"start\": -1}"), Catch::Contains("bad.jsonl:2:start"));
+    CHECK_THAT(err("{\"video\": \"v.mp4\", \"captions\": []}"),
+               Catch::Contains("bad.jsonl:2:captions"));
+    CHECK_THAT(err("{\"video\": \"v.mp4\", \"caption\": \"c\", \"start\": -1}"),
+               Catch::Contains("bad.jsonl:2:start"));
     CHECK_THAT(err("{\"video\": \"v.mp4\", \"caption\": \"c\", \"start\": 5, \"end\": 2}"),
                Catch::Contains("bad.jsonl:2:end"));
     CHECK_THAT(err("{\"video\": \"v.mp4\", \"caption\": \"c\", \"lable\": \"x\"}"),
                Catch::Contains("bad.jsonl:2:lable: unknown field"));
     CHECK_THAT(err("{\"video\": \"v.mp4\", "), Catch::Contains("bad.jsonl:2: not valid JSON"));
-    CHECK_THAT(error_of([&] { load_manifest(dir.file("none.jsonl")); }), Catch::Contains("none.jsonl"));
+    CHECK_THAT(error_of([&] { load_manifest(dir.file("none.jsonl")); }),
+               Catch::Contains("none.jsonl"));
   }
 }
 
@@ -88,7 +92,8 @@ TEST_CASE("CSV manifests", "[dataloader][manifest]") {
   const auto bad = write(dir, "bad.csv", "video,caption,end\nv.mp4,c,soon\n");
   CHECK_THAT(error_of([&] { load_manifest(bad); }), Catch::Contains("bad.csv:2:end: not a number"));
   const auto cols = write(dir, "cols.csv", "video,title\nv.mp4,c\n");
-  CHECK_THAT(error_of([&] { load_manifest(cols); }), Catch::Contains("cols.csv:1:title: unknown column"));
+  CHECK_THAT(error_of([&] { load_manifest(cols); }),
+             Catch::Contains("cols.csv:1:title: unknown column"));
   const auto ragged = write(dir, "ragged.csv", "video,caption\nv.mp4\n");
   CHECK_THAT(error_of([&] { load_manifest(ragged); }), Catch::Contains("ragged.csv:2"));
 }
@@ -96,23 +101,27 @@ TEST_CASE("CSV manifests", "[dataloader][manifest]") {
 TEST_CASE("importers read the published annotation formats", "[dataloader][manifest]") {
   test::TempDir dir;
   SECTION("WebVid CSV") {
-    const auto a = write(dir, "webvid.csv",
-                         "videoid,contentUrl,duration,page_dir,name\n"
-                         "1001,https://x/1001.mp4,PT00H00M12S,009501_009550,\"Aerial shot of a lake, sunset\"\n"
-                         "1002,https://x/1002.mp4,PT00H00M08S,009551_009600,Dog running\n");
+    const auto a = write(
+        dir, "webvid.csv",
+        "videoid,contentUrl,duration,page_dir,name\n"
+        "1001,https://x/1001.mp4,PT00H00M12S,009501_009550,\"Aerial shot of a lake, sunset\"\n"
+        "1002,https://x/1002.mp4,PT00H00M08S,009551_009600,Dog running\n");
     const auto e = import_annotations({ImportFormat::WebVid, a, "{page_dir}/{videoid}.mp4", ""});
     REQUIRE(e.size() == 2);
     CHECK(e[0].video == "009501_009550/1001.mp4");
     CHECK(e[0].captions[0] == "Aerial shot of a lake, sunset");
-    CHECK_THAT(error_of([&] { import_annotations({ImportFormat::WebVid, a, "{page}/{videoid}.mp4", ""}); }),
+    CHECK_THAT(error_of([&] {
+                 import_annotations({ImportFormat::WebVid, a, "{page}/{videoid}.mp4", ""});
+               }),
                Catch::Contains("webvid.csv:2: --path-template field {page}"));
   }
   SECTION("InternVid JSONL with HH:MM:SS.mmm segments") {
-    const auto a = write(dir, "internvid.jsonl",
-                         "{\"YoutubeID\": \"abc\", \"Start_timestamp\": \"00:01:02.500\", "
-                         "\"End_timestamp\": \"00:01:10.000\", \"Caption\": \"a man cooks\", \"UMT_Score\": 0.4}\n"
-                         "{\"YoutubeID\": \"abc\", \"Start_timestamp\": \"01:00:00.000\", "
-                         "\"End_timestamp\": \"01:00:03.250\", \"Caption\": \"he serves\"}\n");
+    const auto a = write(
+        dir, "internvid.jsonl",
+        "{\"YoutubeID\": \"abc\", \"Start_timestamp\": \"00:01:02.500\", "
+        "\"End_timestamp\": \"00:01:10.000\", \"Caption\": \"a man cooks\", \"UMT_Score\": 0.4}\n"
+        "{\"YoutubeID\": \"abc\", \"Start_timestamp\": \"01:00:00.000\", "
+        "\"End_timestamp\": \"01:00:03.250\", \"Caption\": \"he serves\"}\n");
     const auto e = import_annotations({ImportFormat::InternVid, a, "{YoutubeID}.mp4", ""});
     REQUIRE(e.size() == 2);
     CHECK(e[0].video == "abc.mp4");
@@ -120,19 +129,23 @@ TEST_CASE("importers read the published annotation formats", "[dataloader][manif
     CHECK(*e[0].end == Approx(70.0));
     CHECK(*e[1].start == Approx(3600.0));
     CHECK(*e[1].end == Approx(3603.25));
-    const auto bad = write(dir, "bad.jsonl",
-                           "{\"YoutubeID\": \"a\", \"Start_timestamp\": \"1:xx\", \"End_timestamp\": \"2\", "
-                           "\"Caption\": \"c\"}\n");
-    CHECK_THAT(error_of([&] { import_annotations({ImportFormat::InternVid, bad, "{YoutubeID}.mp4", ""}); }),
+    const auto bad =
+        write(dir, "bad.jsonl",
+              "{\"YoutubeID\": \"a\", \"Start_timestamp\": \"1:xx\", \"End_timestamp\": \"2\", "
+              "\"Caption\": \"c\"}\n");
+    CHECK_THAT(error_of([&] {
+                 import_annotations({ImportFormat::InternVid, bad, "{YoutubeID}.mp4", ""});
+               }),
                Catch::Contains("bad.jsonl:1:Start_timestamp"));
   }
   SECTION("MSR-VTT JSON: every sentence of a video, optional split") {
-    const auto a = write(dir, "msrvtt.json",
-                         "{\"videos\": [{\"video_id\": \"video0\", \"split\": \"train\"},"
-                         " {\"video_id\": \"video1\", \"split\": \"test\"}],"
-                         " \"sentences\": [{\"video_id\": \"video0\", \"caption\": \"a car\", \"sen_id\": 0},"
-                         " {\"video_id\": \"video1\", \"caption\": \"a song\", \"sen_id\": 1},"
-                         " {\"video_id\": \"video0\", \"caption\": \"a red car\", \"sen_id\": 2}]}");
+    const auto a =
+        write(dir, "msrvtt.json",
+              "{\"videos\": [{\"video_id\": \"video0\", \"split\": \"train\"},"
+              " {\"video_id\": \"video1\", \"split\": \"test\"}],"
+              " \"sentences\": [{\"video_id\": \"video0\", \"caption\": \"a car\", \"sen_id\": 0},"
+              " {\"video_id\": \"video1\", \"caption\": \"a song\", \"sen_id\": 1},"
+              " {\"video_id\": \"video0\", \"caption\": \"a red car\", \"sen_id\": 2}]}");
     const auto all = import_annotations({ImportFormat::MsrVtt, a, "{video_id}.mp4", ""});
     REQUIRE(all.size() == 2);
     CHECK(all[0].captions == std::vector<std::string>{"a car", "a red car"});
@@ -146,13 +159,16 @@ TEST_CASE("importers read the published annotation formats", "[dataloader][manif
                          "abseiling,--33Lscn6sk,4,14,train\n"
                          "\"playing cards\",-0DBKh0Bv2A,120,130,val\n");
     const auto e = import_annotations(
-        {ImportFormat::Kinetics, a, "{split}/{label}/{youtube_id}_{time_start:06}_{time_end:06}.mp4", "val"});
+        {ImportFormat::Kinetics, a,
+         "{split}/{label}/{youtube_id}_{time_start:06}_{time_end:06}.mp4", "val"});
     REQUIRE(e.size() == 1);
     CHECK(e[0].video == "val/playing cards/-0DBKh0Bv2A_000120_000130.mp4");
     CHECK(e[0].label == "playing cards");
     CHECK(e[0].captions.empty());
     const auto missing = write(dir, "k2.csv", "label,youtube_id,time_start\nx,y,1\n");
-    CHECK_THAT(error_of([&] { import_annotations({ImportFormat::Kinetics, missing, "{youtube_id}.mp4", ""}); }),
+    CHECK_THAT(error_of([&] {
+                 import_annotations({ImportFormat::Kinetics, missing, "{youtube_id}.mp4", ""});
+               }),
                Catch::Contains("k2.csv:1:time_end"));
   }
   CHECK_THROWS_AS(parse_import_format("youtube"), Error);

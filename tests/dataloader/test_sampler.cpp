@@ -1,7 +1,6 @@
 // Sampler: seeded epoch permutations, sharding by rank, exact resume and resharding.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <set>
 
 #include "dataloader/sampler.hpp"
@@ -11,8 +10,8 @@ using namespace harvest::data;
 namespace {
 
 // Runs `world` ranks in lockstep rounds from `start` for up to `rounds` rounds; returns indices.
-std::vector<uint64_t> run_lockstep(uint64_t size, uint64_t seed, int world, SamplerState start, uint64_t rounds,
-                                   SamplerState* end_state = nullptr) {
+std::vector<uint64_t> run_lockstep(uint64_t size, uint64_t seed, int world, SamplerState start,
+                                   uint64_t rounds, SamplerState* end_state = nullptr) {
   std::vector<EpochSampler> ranks;
   for (int r = 0; r < world; ++r) ranks.emplace_back(size, seed, world, r, start);
   std::vector<uint64_t> seen;
@@ -66,7 +65,8 @@ TEST_CASE("resuming from a saved state continues exactly", "[dataloader][sampler
   CHECK(joined == whole);
 }
 
-TEST_CASE("resharding to another world size covers the rest of the epoch once", "[dataloader][sampler]") {
+TEST_CASE("resharding to another world size covers the rest of the epoch once",
+          "[dataloader][sampler]") {
   for (int new_world : {1, 3, 5, 8}) {
     SamplerState mid;
     const auto first = run_lockstep(97, 11, 4, {}, 6, &mid);  // 24 consumed by 4 ranks
@@ -79,7 +79,8 @@ TEST_CASE("resharding to another world size covers the rest of the epoch once", 
   }
 }
 
-TEST_CASE("the next epoch starts a new permutation; bad states are refused", "[dataloader][sampler]") {
+TEST_CASE("the next epoch starts a new permutation; bad states are refused",
+          "[dataloader][sampler]") {
   EpochSampler s(10, 1, 1, 0);
   std::vector<uint64_t> e0, e1;
   while (auto i = s.next()) e0.push_back(*i);

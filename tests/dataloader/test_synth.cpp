@@ -1,6 +1,5 @@
 // The synthetic dataset: determinism per seed, held-out combinations, motion only across frames.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -38,7 +37,8 @@ SynthOptions small(const std::string& out, uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("the plan holds out triples but keeps every attribute value in training", "[dataloader][synth]") {
+TEST_CASE("the plan holds out triples but keeps every attribute value in training",
+          "[dataloader][synth]") {
   SynthOptions o;
   o.clips = 1000;
   o.seed = 4;
@@ -55,8 +55,9 @@ TEST_CASE("the plan holds out triples but keeps every attribute value in trainin
     if (c.split == "test") {
       ++n_test;
       test_triples.insert(t);
-      test_combos.insert(std::to_string(c.shape) + std::to_string(c.colour) + std::to_string(c.motion) +
-                         std::to_string(c.count) + std::to_string(c.background));
+      test_combos.insert(std::to_string(c.shape) + std::to_string(c.colour) +
+                         std::to_string(c.motion) + std::to_string(c.count) +
+                         std::to_string(c.background));
     } else {
       train_triples.insert(t);
       shapes.insert(c.shape);
@@ -108,7 +109,8 @@ TEST_CASE("synthesis is deterministic per seed and decodes back", "[dataloader][
     // The rendered clip survives encoding: decoded frames stay close to the rendered ones.
     const auto rendered = render_synth_clip(c, small(dir.file("a"), 7));
     double diff = 0;
-    for (size_t i = 0; i < rendered.size(); ++i) diff += std::abs(int(rendered[i]) - int(x.pixels[i]));
+    for (size_t i = 0; i < rendered.size(); ++i)
+      diff += std::abs(int(rendered[i]) - int(x.pixels[i]));
     CHECK(diff / static_cast<double>(rendered.size()) < 12.0);
   }
 }
@@ -149,7 +151,7 @@ TEST_CASE("objects move by the stated direction between frames", "[dataloader][s
     int agree = 0;
     for (int f = 0; f + 1 < 8; ++f) {
       const auto d = best_shift(f);
-      const bool ok = motion == 0 ? d[1] < 0 && d[0] == 0
+      const bool ok = motion == 0   ? d[1] < 0 && d[0] == 0
                       : motion == 1 ? d[1] > 0 && d[0] == 0
                       : motion == 2 ? d[0] < 0 && d[1] == 0
                                     : d[0] > 0 && d[1] == 0;

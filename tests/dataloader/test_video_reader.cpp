@@ -2,7 +2,6 @@
 // CFR, B-frames (with seeks), VFR, MPEG-TS (non-zero start), raw H.264 (no timestamps),
 // rotation, odd sizes, 10-bit and 4:4:4, clip segments.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <numeric>
 
@@ -18,7 +17,8 @@ namespace {
 
 double frame_mean(const AVFrame& frame, int rotation = 0) {
   FrameScaler scaler;
-  const int w = rotation % 180 ? frame.height : frame.width, h = rotation % 180 ? frame.width : frame.height;
+  const int w = rotation % 180 ? frame.height : frame.width,
+            h = rotation % 180 ? frame.width : frame.height;
   std::vector<uint8_t> rgb(static_cast<size_t>(w) * h * 3);
   scaler.convert(frame, CropRect{0, 0, w, h}, rotation, false, w, h, rgb.data(), "test");
   return std::accumulate(rgb.begin(), rgb.end(), 0.0) / static_cast<double>(rgb.size());
@@ -34,7 +34,8 @@ size_t expected_index(const std::vector<test::RefFrame>& ref, double t) {
 
 std::vector<double> probe_times(double duration) {
   std::vector<double> times;
-  for (int i = 0; i * 0.05 < duration - 0.01; ++i) times.push_back(i * 0.05);  // frame edges and midpoints
+  for (int i = 0; i * 0.05 < duration - 0.01; ++i)
+    times.push_back(i * 0.05);  // frame edges and midpoints
   times.push_back(duration - 0.001);
   return times;
 }
@@ -52,7 +53,8 @@ void check_against_reference(const std::string& video, double duration, double s
   REQUIRE(frames.size() == times.size());
   for (size_t i = 0; i < times.size(); ++i) {
     const auto& want = ref[expected_index(ref, times[i])];
-    INFO(video << " t=" << times[i] << " want frame at " << *want.t << " got " << reader.time_of(*frames[i]));
+    INFO(video << " t=" << times[i] << " want frame at " << *want.t << " got "
+               << reader.time_of(*frames[i]));
     CHECK(reader.time_of(*frames[i]) == Approx(*want.t).margin(1e-6));
     CHECK(frame_mean(*frames[i]) == Approx(want.mean).margin(2.0));
   }
@@ -63,31 +65,36 @@ void check_against_reference(const std::string& video, double duration, double s
 TEST_CASE("the frame for time t is the last frame with pts <= t", "[dataloader]") {
   test::TempDir dir;
   SECTION("constant frame rate, no B-frames") {
-    const auto v = test::ffmpeg(test::ramp_source(3) + " -c:v libx264 -bf 0 -g 10", dir.file("cfr.mp4"));
+    const auto v =
+        test::ffmpeg(test::ramp_source(3) + " -c:v libx264 -bf 0 -g 10", dir.file("cfr.mp4"));
     check_against_reference(v, 3.0, 100.0);
   }
   SECTION("B-frames with pyramid reordering, decoded forward and with seeks between targets") {
-    const auto v = test::ffmpeg(test::ramp_source(3) + " -c:v libx264 -bf 3 -g 12 -x264-params b-pyramid=normal",
-                                dir.file("bframes.mp4"));
+    const auto v = test::ffmpeg(
+        test::ramp_source(3) + " -c:v libx264 -bf 3 -g 12 -x264-params b-pyramid=normal",
+        dir.file("bframes.mp4"));
     check_against_reference(v, 3.0, 100.0);
     check_against_reference(v, 3.0, 0.2);
   }
   SECTION("sparse targets: frames far before a target may be skipped, never the one shown") {
-    const auto v = test::ffmpeg(test::ramp_source(8) + " -c:v libx264 -bf 3 -g 250", dir.file("long_b.mp4"));
+    const auto v =
+        test::ffmpeg(test::ramp_source(8) + " -c:v libx264 -bf 3 -g 250", dir.file("long_b.mp4"));
     const std::vector<double> sparse = {0.05, 2.45, 2.5, 4.97, 7.31, 7.99};
     check_against_reference(v, 8.0, 100.0, sparse);
     check_against_reference(v, 8.0, 1.0, sparse);
   }
   SECTION("variable frame rate") {
-    const auto v = test::ffmpeg(test::ramp_source(3) +
-                                    " -vf \"setpts='if(lt(N,10),N*0.05,0.5+(N-10)*0.13)/TB'\" -fps_mode vfr"
-                                    " -c:v libx264 -bf 2 -video_track_timescale 1000",
-                                dir.file("vfr.mp4"));
+    const auto v =
+        test::ffmpeg(test::ramp_source(3) +
+                         " -vf \"setpts='if(lt(N,10),N*0.05,0.5+(N-10)*0.13)/TB'\" -fps_mode vfr"
+                         " -c:v libx264 -bf 2 -video_track_timescale 1000",
+                     dir.file("vfr.mp4"));
     check_against_reference(v, 2.9, 100.0);
     check_against_reference(v, 2.9, 0.3);
   }
   SECTION("MPEG-TS with a non-zero start time") {
-    const auto v = test::ffmpeg(test::ramp_source(3) + " -c:v libx264 -bf 2 -g 10", dir.file("cfr.ts"));
+    const auto v =
+        test::ffmpeg(test::ramp_source(3) + " -c:v libx264 -bf 2 -g 10", dir.file("cfr.ts"));
     check_against_reference(v, 3.0, 100.0);
     check_against_reference(v, 3.0, 0.5);
   }
@@ -95,7 +102,8 @@ TEST_CASE("the frame for time t is the last frame with pts <= t", "[dataloader]"
 
 TEST_CASE("a raw H.264 stream without timestamps is timed by its frame rate", "[dataloader]") {
   test::TempDir dir;
-  const auto v = test::ffmpeg(test::ramp_source(3) + " -c:v libx264 -bf 0 -f h264", dir.file("raw.h264"));
+  const auto v =
+      test::ffmpeg(test::ramp_source(3) + " -c:v libx264 -bf 0 -f h264", dir.file("raw.h264"));
   const auto ref = test::reference_frames(v);
   REQUIRE(ref.size() == 30);
   VideoReader reader(v, ReaderOptions{});
@@ -114,12 +122,14 @@ TEST_CASE("rotation metadata is applied like the ffmpeg CLI's autorotate", "[dat
   test::TempDir dir;
   // A white top-left quarter makes every orientation distinguishable.
   const auto src = test::ffmpeg(
-      "-f lavfi -i \"color=c=black:s=64x48:r=10:d=1,format=yuv420p,drawbox=x=0:y=0:w=32:h=24:c=white:t=fill\""
+      "-f lavfi -i "
+      "\"color=c=black:s=64x48:r=10:d=1,format=yuv420p,drawbox=x=0:y=0:w=32:h=24:c=white:t=fill\""
       " -c:v libx264",
       dir.file("src.mp4"));
   for (int angle : {90, 180, 270}) {
-    const auto v = test::ffmpeg("-i '" + src + "' -c copy -metadata:s:v:0 rotate=" + std::to_string(angle),
-                                dir.file("rot" + std::to_string(angle) + ".mp4"));
+    const auto v =
+        test::ffmpeg("-i '" + src + "' -c copy -metadata:s:v:0 rotate=" + std::to_string(angle),
+                     dir.file("rot" + std::to_string(angle) + ".mp4"));
     ClipOptions opts;
     opts.frames = 2;
     VideoReader probe(v, ReaderOptions{});
@@ -127,14 +137,16 @@ TEST_CASE("rotation metadata is applied like the ffmpeg CLI's autorotate", "[dat
     opts.out_height = probe.info().display_height() / 2;
     SampleRng rng(1);
     const Clip clip = decode_clip(v, opts, rng);
-    const auto ref = test::run("ffmpeg -nostdin -v error -i '" + v + "' -frames:v 1 -vf scale=" +
-                               std::to_string(opts.out_width) + ":" + std::to_string(opts.out_height) +
-                               ":flags=bicubic -f rawvideo -pix_fmt rgb24 -");
+    const auto ref =
+        test::run("ffmpeg -nostdin -v error -i '" + v +
+                  "' -frames:v 1 -vf scale=" + std::to_string(opts.out_width) + ":" +
+                  std::to_string(opts.out_height) + ":flags=bicubic -f rawvideo -pix_fmt rgb24 -");
     REQUIRE(ref.exit_code == 0);
     REQUIRE(ref.output.size() == static_cast<size_t>(opts.out_width * opts.out_height * 3));
     double diff = 0;
     for (size_t i = 0; i < ref.output.size(); ++i)
-      diff += std::abs(static_cast<int>(static_cast<uint8_t>(ref.output[i])) - static_cast<int>(clip.pixels[i]));
+      diff += std::abs(static_cast<int>(static_cast<uint8_t>(ref.output[i])) -
+                       static_cast<int>(clip.pixels[i]));
     INFO("rotate=" << angle << " display " << opts.out_width << "x" << opts.out_height);
     CHECK(diff / static_cast<double>(ref.output.size()) < 8.0);
   }
@@ -147,10 +159,12 @@ TEST_CASE("odd sizes, 10-bit and 4:4:4 input decode to the reference picture", "
     int w, h;
     const char* pix;
   };
-  for (const Case& c : {Case{"odd444.mp4", 65, 49, "yuv444p"}, Case{"ten.mp4", 66, 50, "yuv420p10le"},
-                        Case{"ten444.mkv", 63, 47, "yuv444p10le"}}) {
-    const auto v = test::ffmpeg(test::ramp_source(2, c.w, c.h, c.pix) + " -c:v libx264 -pix_fmt " + c.pix,
-                                dir.file(c.name));
+  for (const Case& c :
+       {Case{"odd444.mp4", 65, 49, "yuv444p"}, Case{"ten.mp4", 66, 50, "yuv420p10le"},
+        Case{"ten444.mkv", 63, 47, "yuv444p10le"}}) {
+    const auto v =
+        test::ffmpeg(test::ramp_source(2, c.w, c.h, c.pix) + " -c:v libx264 -pix_fmt " + c.pix,
+                     dir.file(c.name));
     const auto ref = test::reference_frames(v);
     VideoReader reader(v, ReaderOptions{});
     CHECK(reader.info().width == c.w);
@@ -164,7 +178,8 @@ TEST_CASE("odd sizes, 10-bit and 4:4:4 input decode to the reference picture", "
 
 TEST_CASE("decode_clip samples segment middles, segments and short videos", "[dataloader]") {
   test::TempDir dir;
-  const auto v = test::ffmpeg(test::ramp_source(3) + " -c:v libx264 -bf 2 -g 10", dir.file("clip.mp4"));
+  const auto v =
+      test::ffmpeg(test::ramp_source(3) + " -c:v libx264 -bf 2 -g 10", dir.file("clip.mp4"));
   const auto ref = test::reference_frames(v);
   ClipOptions opts;
   opts.frames = 4;
@@ -176,7 +191,8 @@ TEST_CASE("decode_clip samples segment middles, segments and short videos", "[da
   };
 
   SECTION("eval: the middle of each of T equal segments") {
-    const Clip clip = decode_clip(v, opts, rng);  // middles 0.375 1.125 1.875 2.625 -> frames 3 11 18 26
+    const Clip clip =
+        decode_clip(v, opts, rng);  // middles 0.375 1.125 1.875 2.625 -> frames 3 11 18 26
     REQUIRE(clip.pixels.size() == 4u * 8 * 8 * 3);
     const int want[] = {3, 11, 18, 26};
     for (int i = 0; i < 4; ++i) CHECK(mean_of(clip, i) == Approx(ref[want[i]].mean).margin(2.0));
@@ -188,13 +204,15 @@ TEST_CASE("decode_clip samples segment middles, segments and short videos", "[da
     for (int i = 0; i < 4; ++i) CHECK(mean_of(clip, i) == Approx(ref[want[i]].mean).margin(2.0));
   }
   SECTION("fewer frames than T: every frame, then the last repeated") {
-    const auto short_v = test::ffmpeg(test::ramp_source(0.3) + " -c:v libx264", dir.file("short.mp4"));
+    const auto short_v =
+        test::ffmpeg(test::ramp_source(0.3) + " -c:v libx264", dir.file("short.mp4"));
     const auto short_ref = test::reference_frames(short_v);
     REQUIRE(short_ref.size() == 3);
     opts.frames = 5;
     const Clip clip = decode_clip(short_v, opts, rng);
     const int want[] = {0, 1, 2, 2, 2};
-    for (int i = 0; i < 5; ++i) CHECK(mean_of(clip, i) == Approx(short_ref[want[i]].mean).margin(2.0));
+    for (int i = 0; i < 5; ++i)
+      CHECK(mean_of(clip, i) == Approx(short_ref[want[i]].mean).margin(2.0));
   }
   SECTION("fixed-fps sampling takes frames 1/fps apart around the centre") {
     opts.sampling_fps = 5.0;  // window 0.6 s centred in 3 s: 1.2 1.4 1.6 1.8
@@ -206,7 +224,8 @@ TEST_CASE("decode_clip samples segment middles, segments and short videos", "[da
     opts.sampling = Sampling::Random;
     opts.train_augment = true;
     SampleRng a(11), b(11), c(12);
-    const Clip ca = decode_clip(v, opts, a), cb = decode_clip(v, opts, b), cc = decode_clip(v, opts, c);
+    const Clip ca = decode_clip(v, opts, a), cb = decode_clip(v, opts, b),
+               cc = decode_clip(v, opts, c);
     CHECK(ca.pixels == cb.pixels);
     CHECK(ca.times == cb.times);
     CHECK((ca.times != cc.times || ca.crop.x != cc.crop.x || ca.crop.w != cc.crop.w));
