@@ -31,11 +31,12 @@ CLI::App& command_group(CLI::App& app, const std::string& name, const std::strin
 
 void add_version_command(CLI::App& app);
 void add_config_commands(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_coordinator_commands(CLI::App& app);  // coordinator, status, keygen
+void add_model_commands(CLI::App& app);  // bench step
+void add_data_commands(CLI::App& app);  // data frames|synth|import, bench decode
 void add_tokenize_command(CLI::App& app);  // tokenize
 void add_vocab_command(CLI::App& app);     // data vocab
-void add_data_commands(CLI::App& app);  // data frames|synth|import, bench decode
-void add_model_commands(CLI::App& app);  // bench step
-void add_coordinator_commands(CLI::App& app);  // coordinator, status, keygen
 void add_ckpt_commands(CLI::App& app);  // ckpt inspect|verify, bench checkpoint
 
 // "harvest 0.1.0 (git ...), LibTorch 1.13.0, FFmpeg 5.1, HDF5 1.10.8, ZeroMQ 4.3.4, Cap'n Proto 0.9.2"

@@ -21,11 +21,12 @@ int main(int argc, char** argv) {
 
   cli::add_version_command(app);
   cli::add_config_commands(app);
+  cli::add_train_command(app);
+  cli::add_coordinator_commands(app);
+  cli::add_model_commands(app);
+  cli::add_data_commands(app);
   cli::add_tokenize_command(app);
   cli::add_vocab_command(app);
-  cli::add_data_commands(app);
-  cli::add_model_commands(app);
-  cli::add_coordinator_commands(app);
   cli::add_ckpt_commands(app);
 
   try {

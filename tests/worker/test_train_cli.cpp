@@ -1,0 +1,41 @@
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "tests/support/run.hpp"
+
+using harvest::test::run;
+namespace fs = std::filesystem;
+
+TEST_CASE("harvest train: synthetic data, learned vocab, checkpoints, resume", "[worker][cli]") {
+  const std::string exe = HARVEST_EXE;
+  const fs::path dir = fs::temp_directory_path() / ("harvest-train-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const std::string d = dir.string();
+  REQUIRE(run(exe + " data synth --out " + d + "/data --clips 60 --seed 3 --size 32 --frames 4").exit_code == 0);
+  REQUIRE(run(exe + " data vocab --manifest " + d + "/data/train.jsonl --size 700 --out " + d + "/vocab.txt.gz")
+              .exit_code == 0);
+  const std::string common = exe + " train --set data.train_manifest=" + d + "/data/train.jsonl --set model.vocab=" +
+                             d + "/vocab.txt.gz --set model.image_size=32 --set model.frames=4 "
+                             "--set model.context_length=16 --set model.freeze_text=false --set data.batch_size=4 "
+                             "--set checkpoint.every_steps=2 --set train.device=cpu --set logging.run_dir=" + d + "/run";
+  const auto first = run(common + " --set train.steps=4");
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  CHECK_THAT(first.output, Catch::Contains("\"first_step\":0") && Catch::Contains("\"steps\":4"));
+  CHECK(fs::exists(dir / "run" / "metrics.jsonl"));
+  CHECK(fs::exists(dir / "run" / "config.toml"));
+  CHECK(run(exe + " ckpt verify " + d + "/run/checkpoints").exit_code == 0);
+
+  const auto resumed = run(common + " --set train.steps=6");
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK_THAT(resumed.output, Catch::Contains("\"first_step\":4") && Catch::Contains("\"steps\":6"));
+
+  const auto no_vocab = run(exe + " train --set data.train_manifest=" + d + "/data/train.jsonl");
+  CHECK(no_vocab.exit_code == 2);
+  CHECK_THAT(no_vocab.output, Catch::Contains("model.vocab: required"));
+  fs::remove_all(dir);
+}
