@@ -17,6 +17,7 @@
 #include "worker/grad_reducer.hpp"
 #include "worker/lr_schedule.hpp"
 #include "worker/optimizer.hpp"
+#include "tests/worker/probe_args.hpp"
 
 using namespace harvest;
 
@@ -33,13 +34,10 @@ struct Mlp : torch::nn::Module {
 };
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> args;
-  for (int i = 1; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
-  auto get = [&](const std::string& k, const std::string& def) {
-    return args.count(k) ? args[k] : def;
-  };
-  const int rank = std::stoi(get("--rank", "0"));
-  const int world = std::stoi(get("--world", "1"));
+  const test::ProbeArgs args(argc, argv);
+  auto get = [&](const std::string& k, const std::string& def) { return args.get(k, def); };
+  const int rank = args.rank();
+  const int world = args.world();
   const int steps = std::stoi(get("--steps", "5"));
   const int global_batch = std::stoi(get("--global-batch", "8"));
   const int nan_step = std::stoi(get("--nan-step", "-1"));
@@ -50,17 +48,7 @@ int main(int argc, char** argv) {
   torch::manual_seed(1234);  // same initial weights on every rank
 
   try {
-    std::unique_ptr<CommGroup> group;
-    if (world == 1) {
-      group = make_local_group();
-    } else {
-      GlooRendezvous r;
-      r.port = std::stoi(get("--port", "29600"));
-      r.rank = rank;
-      r.world_size = world;
-      r.timeout_s = 30;
-      group = make_gloo_group(r);
-    }
+    const std::unique_ptr<CommGroup> group = args.make_group(/*timeout_s=*/30);
     Mlp model;
     std::vector<std::pair<std::string, at::Tensor>> named;
     for (const auto& p : model.named_parameters()) named.emplace_back(p.key(), p.value());

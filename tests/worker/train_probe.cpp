@@ -16,6 +16,7 @@
 #include "model/video_text_model.hpp"
 #include "worker/comm_group.hpp"
 #include "worker/train_step.hpp"
+#include "tests/worker/probe_args.hpp"
 #ifdef HARVEST_PROBE_CHECKPOINTS
 #include "checkpoint/commit.hpp"
 #include "worker/checkpoint_state.hpp"
@@ -67,26 +68,16 @@ class SliceSource final : public BatchSource {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> args;
-  for (int i = 1; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
-  auto get = [&](const std::string& k, const std::string& def) { return args.count(k) ? args[k] : def; };
-  const int rank = std::stoi(get("--rank", "0"));
-  const int world = std::stoi(get("--world", "1"));
+  const test::ProbeArgs args(argc, argv);
+  auto get = [&](const std::string& k, const std::string& def) { return args.get(k, def); };
+  const int rank = args.rank();
+  const int world = args.world();
   const int steps = std::stoi(get("--steps", "3"));
   const int nan_step = std::stoi(get("--nan-step", "-1"));
   const int nan_rank = std::stoi(get("--nan-rank", "-1"));
   at::set_num_threads(1);
   try {
-    std::unique_ptr<CommGroup> group;
-    if (world == 1) {
-      group = make_local_group();
-    } else {
-      GlooRendezvous r;
-      r.port = std::stoi(get("--port", "29600"));
-      r.rank = rank;
-      r.world_size = world;
-      group = make_gloo_group(r);
-    }
+    const std::unique_ptr<CommGroup> group = args.make_group(/*timeout_s=*/GlooRendezvous{}.timeout_s);
     ModelConfig mc;
     mc.preset = "tiny";
     mc.frames = kFrames;
@@ -110,9 +101,9 @@ int main(int argc, char** argv) {
 #ifdef HARVEST_PROBE_CHECKPOINTS
     const int save_after = std::stoi(get("--save-after", "-1"));
     const std::string checkpoint_dir = get("--checkpoint-dir", "");
-    if (args.count("--resume")) {
-      const auto latest = checkpoint::resolve_latest(args["--resume"]);
-      if (!latest) throw std::runtime_error("no committed checkpoint in " + args["--resume"]);
+    if (args.has("--resume")) {
+      const auto latest = checkpoint::resolve_latest(args.get("--resume", ""));
+      if (!latest) throw std::runtime_error("no committed checkpoint in " + args.get("--resume", ""));
       auto [progress, sampler] = restore_training_state(latest->parts.at(rank), *model, step.optimizer());
       first_step = static_cast<int>(progress.step);
       source.restore(sampler);
