@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   cli::add_tokenize_command(app);
   cli::add_vocab_command(app);
   cli::add_ckpt_commands(app);
+  cli::add_clip_commands(app);
 
   try {
     app.parse(argc, argv);

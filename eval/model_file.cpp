@@ -1,0 +1,134 @@
+#include "eval/model_file.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+
+#include "checkpoint/reader.hpp"
+#include "checkpoint/writer.hpp"
+#include "core/error.hpp"
+#include "worker/checkpoint_state.hpp"
+
+namespace harvest::eval {
+
+namespace ck = harvest::checkpoint;
+
+std::string architecture_json(const ModelOptions& o, const std::string& vocab_file) {
+  const nlohmann::json j = {
+      {"preset", o.preset},
+      {"embed_dim", o.embed_dim},
+      {"vision",
+       {{"width", o.vision.width},
+        {"layers", o.vision.layers},
+        {"heads", o.vision.heads},
+        {"patch_size", o.vision.patch_size},
+        {"image_size", o.vision.image_size},
+        {"frames", o.vision.frames}}},
+      {"text",
+       {{"width", o.text.width},
+        {"layers", o.text.layers},
+        {"heads", o.text.heads},
+        {"context_length", o.text.context_length},
+        {"max_positions", o.text.max_positions}}},
+      {"vocab", {{"size", o.vocab.size}, {"sot_id", o.vocab.sot_id}, {"eot_id", o.vocab.eot_id}, {"file", vocab_file}}},
+      {"fusion_layers", o.fusion_layers},
+  };
+  return j.dump(2);
+}
+
+ModelOptions parse_architecture(const std::string& text, const std::string& origin, std::string* vocab_file) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::Config, origin, ": architecture record is not valid JSON: ", e.what());
+  }
+  auto get = [&](const nlohmann::json& scope, const char* section, const char* key) -> int64_t {
+    const nlohmann::json* s = section[0] ? (scope.contains(section) ? &scope[section] : nullptr) : &scope;
+    HARVEST_REQUIRE(s && s->is_object() && s->contains(key) && (*s)[key].is_number_integer(), Config, origin,
+                    ": architecture record lacks integer ", section[0] ? std::string(section) + "." : "", key);
+    return (*s)[key].get<int64_t>();
+  };
+  ModelOptions o;
+  o.preset = j.value("preset", std::string());
+  o.embed_dim = get(j, "", "embed_dim");
+  o.vision.width = get(j, "vision", "width");
+  o.vision.layers = get(j, "vision", "layers");
+  o.vision.heads = get(j, "vision", "heads");
+  o.vision.patch_size = get(j, "vision", "patch_size");
+  o.vision.image_size = get(j, "vision", "image_size");
+  o.vision.frames = get(j, "vision", "frames");
+  o.text.width = get(j, "text", "width");
+  o.text.layers = get(j, "text", "layers");
+  o.text.heads = get(j, "text", "heads");
+  o.text.context_length = get(j, "text", "context_length");
+  o.text.max_positions = get(j, "text", "max_positions");
+  o.vocab.size = get(j, "vocab", "size");
+  o.vocab.sot_id = get(j, "vocab", "sot_id");
+  o.vocab.eot_id = get(j, "vocab", "eot_id");
+  o.fusion_layers = get(j, "", "fusion_layers");
+  if (vocab_file) *vocab_file = j["vocab"].value("file", std::string());
+  try {
+    validate(o);
+  } catch (const Error& e) {
+    fail(ErrorKind::Config, origin, ": architecture record: ", e.what());
+  }
+  return o;
+}
+
+void write_model_file(VideoTextModelImpl& model, const std::string& vocab_file, const std::string& config_toml,
+                      const std::filesystem::path& out) {
+  ck::Snapshot snap;
+  snap.meta.config_toml = config_toml;
+  snap.meta.torch_version = TORCH_VERSION;
+  auto add = [&](const std::string& name, const at::Tensor& tensor) {
+    const at::Tensor host = tensor.detach().to(at::kCPU, at::kFloat).contiguous();
+    std::byte* dst = snap.add(model_record_path(name), ck::DType::F32, host.sizes().vec());
+    std::memcpy(dst, host.data_ptr(), static_cast<size_t>(host.numel()) * sizeof(float));
+  };
+  for (const auto& p : model.named_parameters()) add(p.key(), p.value());
+  for (const auto& b : model.named_buffers()) add(b.key(), b.value());
+  snap.add_blob("architecture", architecture_json(model.options(), vocab_file));
+  ck::write_checkpoint_file(snap, out);
+}
+
+LoadedModel load_model_file(const std::filesystem::path& file, const std::optional<std::string>& vocab_override) {
+  const std::string origin = file.string();
+  LoadedModel loaded;
+  std::optional<ModelConfig> model_config;
+  {
+    const ck::CheckpointReader reader(file);
+    if (reader.find("architecture")) {
+      const ck::HostBuffer b = reader.read("architecture");
+      loaded.options = parse_architecture(std::string(reinterpret_cast<const char*>(b.data()), b.size()), origin,
+                                          &loaded.vocab_file);
+    } else {
+      HARVEST_REQUIRE(!reader.meta().config_toml.empty(), Config, origin,
+                      ": neither an architecture record nor a config; not a harvest model file");
+      loaded.config = parse_config(reader.meta().config_toml, origin + " (stored config)");
+      model_config = loaded.config->model;
+      loaded.vocab_file = loaded.config->model.vocab;
+    }
+  }
+  if (vocab_override) loaded.vocab_file = *vocab_override;
+  HARVEST_REQUIRE(!loaded.vocab_file.empty(), Usage, origin,
+                  ": the file names no vocabulary (a run with a learned vocabulary); pass --vocab");
+  loaded.tokenizer = tokenizer::Tokenizer::load(loaded.vocab_file);
+  const tokenizer::Tokenizer& tok = *loaded.tokenizer;
+  const VocabInfo vocab{tok.vocab_size(), tok.sot_id(), tok.eot_id()};
+  if (model_config) {
+    loaded.options = model_options(*model_config, vocab, 0);
+  } else {
+    HARVEST_REQUIRE(vocab.size == loaded.options.vocab.size && vocab.sot_id == loaded.options.vocab.sot_id &&
+                        vocab.eot_id == loaded.options.vocab.eot_id,
+                    Config, loaded.vocab_file, ": vocabulary (", vocab.size, " tokens, SOT ", vocab.sot_id, ", EOT ",
+                    vocab.eot_id, ") does not fit ", origin, " (", loaded.options.vocab.size, " tokens, SOT ",
+                    loaded.options.vocab.sot_id, ", EOT ", loaded.options.vocab.eot_id, ")");
+  }
+  loaded.model = VideoTextModel(loaded.options);
+  load_model_weights(file, *loaded.model);
+  loaded.model->eval();
+  return loaded;
+}
+
+}  // namespace harvest::eval

@@ -1,0 +1,43 @@
+// Model files: harvest checkpoints read for their weights (an imported CLIP, a training
+// checkpoint). `harvest import-clip` writes one; `harvest embed`, eval and sweeps load them.
+//
+// A model file written by write_model_file() holds the model/ records of every parameter and
+// buffer (docs/checkpoint-format.md) and an `architecture` record (JSON text, u8): the shapes
+// that built the model (widths, layers, heads, patch, image size, frames, context length,
+// vocabulary, fusion layers) and the vocabulary file. Training checkpoints have no such record;
+// their architecture follows from the resolved config they carry (model.preset and friends).
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "core/config/config.hpp"
+#include "model/options.hpp"
+#include "model/tokenizer/tokenizer.hpp"
+#include "model/video_text_model.hpp"
+
+namespace harvest::eval {
+
+// ModelOptions <-> the architecture record's JSON. parse throws Config naming `origin` and the key.
+std::string architecture_json(const ModelOptions& options, const std::string& vocab_file);
+ModelOptions parse_architecture(const std::string& json, const std::string& origin, std::string* vocab_file = nullptr);
+
+// Writes the model's weights and architecture to `out` atomically (a .tmp file renamed into place
+// after fsync; nothing is left behind on failure). `config_toml` goes into the file's metadata.
+void write_model_file(VideoTextModelImpl& model, const std::string& vocab_file, const std::string& config_toml,
+                      const std::filesystem::path& out);
+
+struct LoadedModel {
+  ModelOptions options;
+  VideoTextModel model{nullptr};
+  std::optional<tokenizer::Tokenizer> tokenizer;
+  std::string vocab_file;
+  std::optional<Config> config;  // the file's resolved config, when it has one
+};
+
+// Builds the model a checkpoint describes and loads its weights (eval mode, CPU). The vocabulary
+// is `vocab_override` when given, else the file's. Throws naming the file and what is wrong.
+LoadedModel load_model_file(const std::filesystem::path& file, const std::optional<std::string>& vocab_override = {});
+
+}  // namespace harvest::eval

@@ -1,0 +1,326 @@
+#include "model/clip_import.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "core/error.hpp"
+#include "model/safetensors/safetensors.hpp"
+
+namespace harvest {
+namespace {
+
+namespace st = harvest::safetensors;
+using Shape = std::vector<int64_t>;
+
+std::string shape_text(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// Tensors a HF CLIPModel file holds that are not weights (registered buffers), skipped.
+bool is_ignored_buffer(const std::string& name) {
+  return name == "vision_model.embeddings.position_ids" || name == "text_model.embeddings.position_ids";
+}
+
+// Number of layers under `prefix` ("vision_model.encoder.layers."): one more than the largest
+// index; gaps show up later as missing tensors.
+int64_t count_layers(const st::SafetensorsFile& file, const std::string& prefix) {
+  int64_t layers = 0;
+  for (const st::TensorInfo& t : file.tensors()) {
+    if (t.name.rfind(prefix, 0) != 0) continue;
+    const std::string rest = t.name.substr(prefix.size());
+    const size_t dot = rest.find('.');
+    if (dot == 0 || dot == std::string::npos) continue;
+    const std::string index = rest.substr(0, dot);
+    if (index.find_first_not_of("0123456789") != std::string::npos || index.size() > 6) continue;
+    layers = std::max<int64_t>(layers, std::stoll(index) + 1);
+  }
+  return layers;
+}
+
+// The HF tensors of one encoder layer and their shapes.
+void layer_tensors(std::map<std::string, Shape>& out, const std::string& prefix, int64_t width) {
+  for (const char* p : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
+    out[prefix + "self_attn." + p + ".weight"] = {width, width};
+    out[prefix + "self_attn." + p + ".bias"] = {width};
+  }
+  for (const char* n : {"layer_norm1", "layer_norm2"}) {
+    out[prefix + n + ".weight"] = {width};
+    out[prefix + n + ".bias"] = {width};
+  }
+  out[prefix + "mlp.fc1.weight"] = {4 * width, width};
+  out[prefix + "mlp.fc1.bias"] = {4 * width};
+  out[prefix + "mlp.fc2.weight"] = {width, 4 * width};
+  out[prefix + "mlp.fc2.bias"] = {width};
+}
+
+std::map<std::string, Shape> expected_tensors(const ModelOptions& o) {
+  std::map<std::string, Shape> out;
+  const int64_t vw = o.vision.width, tw = o.text.width, p = o.vision.patch_size;
+  out["vision_model.embeddings.patch_embedding.weight"] = {vw, 3, p, p};
+  out["vision_model.embeddings.class_embedding"] = {vw};
+  out["vision_model.embeddings.position_embedding.weight"] = {o.vision.patches_per_frame() + 1, vw};
+  for (const char* n : {"vision_model.pre_layrnorm", "vision_model.post_layernorm"}) {
+    out[std::string(n) + ".weight"] = {vw};
+    out[std::string(n) + ".bias"] = {vw};
+  }
+  for (int64_t i = 0; i < o.vision.layers; ++i)
+    layer_tensors(out, "vision_model.encoder.layers." + std::to_string(i) + ".", vw);
+  out["visual_projection.weight"] = {o.embed_dim, vw};
+  out["text_model.embeddings.token_embedding.weight"] = {o.vocab.size, tw};
+  out["text_model.embeddings.position_embedding.weight"] = {o.text.max_positions, tw};
+  for (int64_t i = 0; i < o.text.layers; ++i)
+    layer_tensors(out, "text_model.encoder.layers." + std::to_string(i) + ".", tw);
+  out["text_model.final_layer_norm.weight"] = {tw};
+  out["text_model.final_layer_norm.bias"] = {tw};
+  out["text_projection.weight"] = {o.embed_dim, tw};
+  out["logit_scale"] = {};
+  return out;
+}
+
+// First dimension of `name`, or `fallback` when absent or of rank < 1.
+int64_t dim_of(const st::SafetensorsFile& file, const std::string& name, size_t dim, int64_t fallback) {
+  if (!file.contains(name)) return fallback;
+  const Shape& shape = file.info(name).shape;
+  return shape.size() > dim ? shape[dim] : fallback;
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  HARVEST_REQUIRE(in, Runtime, path, ": cannot open the Hugging Face config");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::Config, path, ": not valid JSON: ", e.what());
+  }
+}
+
+// Reads `key` of config.json's `section` when present; a non-integer value is a problem.
+std::optional<int64_t> json_int(const nlohmann::json& config, const std::string& section, const std::string& key,
+                                const std::string& path, std::vector<std::string>& problems) {
+  const nlohmann::json* scope = &config;
+  if (!section.empty()) {
+    if (!config.contains(section) || !config[section].is_object()) return std::nullopt;
+    scope = &config[section];
+  }
+  if (!scope->contains(key)) return std::nullopt;
+  const nlohmann::json& v = (*scope)[key];
+  if (!v.is_number_integer()) {
+    problems.push_back(cat(path, ": ", section.empty() ? "" : section + ".", key, " must be an integer"));
+    return std::nullopt;
+  }
+  return v.get<int64_t>();
+}
+
+void check_config(const nlohmann::json& config, const std::string& section, const std::string& path,
+                  int64_t width, int64_t layers, std::vector<std::string>& problems) {
+  const auto hidden = json_int(config, section, "hidden_size", path, problems);
+  if (hidden && *hidden != width)
+    problems.push_back(cat(path, ": ", section, ".hidden_size is ", *hidden, " but the weights are ", width, " wide"));
+  const auto count = json_int(config, section, "num_hidden_layers", path, problems);
+  if (count && *count != layers)
+    problems.push_back(cat(path, ": ", section, ".num_hidden_layers is ", *count, " but the weights have ", layers));
+  const auto inter = json_int(config, section, "intermediate_size", path, problems);
+  if (inter && *inter != 4 * width)
+    problems.push_back(cat(path, ": ", section, ".intermediate_size is ", *inter,
+                           "; harvest's blocks (CLIP's) need 4 x hidden_size = ", 4 * width));
+  if (config.contains(section) && config[section].contains("hidden_act")) {
+    const nlohmann::json& act = config[section]["hidden_act"];
+    if (!act.is_string() || act.get<std::string>() != "quick_gelu")
+      problems.push_back(cat(path, ": ", section, ".hidden_act is ", act.dump(),
+                             "; harvest implements CLIP's quick_gelu only"));
+  }
+  if (config.contains(section) && config[section].contains("layer_norm_eps")) {
+    const nlohmann::json& eps = config[section]["layer_norm_eps"];
+    if (!eps.is_number() || std::abs(eps.get<double>() - 1e-5) > 1e-12)
+      problems.push_back(cat(path, ": ", section, ".layer_norm_eps is ", eps.dump(), "; harvest uses CLIP's 1e-5"));
+  }
+}
+
+int64_t heads_for(const std::optional<nlohmann::json>& config, const std::string& section, const std::string& path,
+                  int64_t width, std::vector<std::string>& problems) {
+  if (config) {
+    if (const auto heads = json_int(*config, section, "num_attention_heads", path, problems)) {
+      if (*heads <= 0 || width % *heads != 0)
+        problems.push_back(cat(path, ": ", section, ".num_attention_heads = ", *heads, " does not divide the width ",
+                               width));
+      return *heads;
+    }
+  }
+  return std::max<int64_t>(1, width / 64);
+}
+
+at::Tensor load_tensor(const st::SafetensorsFile& file, const std::string& name) {
+  std::vector<float> values = file.to_float32(name);
+  const Shape& shape = file.info(name).shape;
+  return torch::from_blob(values.data(), shape, torch::kFloat).clone();
+}
+
+}  // namespace
+
+std::string matching_preset(const ModelOptions& options) {
+  for (const char* name : {"tiny", "S/16", "B/16", "L/14"}) {
+    const ModelOptions p = preset_options(name);
+    if (p.embed_dim == options.embed_dim && p.vision.width == options.vision.width &&
+        p.vision.layers == options.vision.layers && p.vision.heads == options.vision.heads &&
+        p.vision.patch_size == options.vision.patch_size && p.text.width == options.text.width &&
+        p.text.layers == options.text.layers && p.text.heads == options.text.heads)
+      return name;
+  }
+  return "";
+}
+
+ClipArchitecture inspect_hf_clip(const ClipImportOptions& in) {
+  const st::SafetensorsFile file = st::SafetensorsFile::open(in.weights);
+  ClipArchitecture arch;
+  std::vector<std::string>& problems = arch.problems;
+  std::optional<nlohmann::json> config;
+  const std::string config_path = in.hf_config.value_or("");
+  if (in.hf_config) config = read_json(*in.hf_config);
+
+  ModelOptions& o = arch.options;
+  o.preset = "";
+  o.vision.width = dim_of(file, "vision_model.embeddings.class_embedding", 0, 0);
+  o.vision.patch_size = dim_of(file, "vision_model.embeddings.patch_embedding.weight", 2, 0);
+  o.vision.layers = count_layers(file, "vision_model.encoder.layers.");
+  o.text.width = dim_of(file, "text_model.embeddings.token_embedding.weight", 1, 0);
+  o.text.layers = count_layers(file, "text_model.encoder.layers.");
+  o.text.max_positions = dim_of(file, "text_model.embeddings.position_embedding.weight", 0, 77);
+  o.embed_dim = dim_of(file, "visual_projection.weight", 0, dim_of(file, "text_projection.weight", 0, 0));
+  const int64_t vocab_rows = dim_of(file, "text_model.embeddings.token_embedding.weight", 0, in.vocab.size);
+  const int64_t positions = dim_of(file, "vision_model.embeddings.position_embedding.weight", 0, 0);
+  const auto grid = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(std::max<int64_t>(positions - 1, 0)))));
+  o.vision.image_size = grid * o.vision.patch_size;
+  if (positions > 0 && grid * grid + 1 != positions)
+    problems.push_back(cat(in.weights, ": vision_model.embeddings.position_embedding.weight has ", positions,
+                           " rows; expected a square grid of patches + 1 (CLS)"));
+  if (o.vision.width <= 0 || o.vision.patch_size <= 0 || o.vision.layers <= 0)
+    problems.push_back(cat(in.weights, ": no usable vision tower (vision_model.embeddings.class_embedding, "
+                                       "patch_embedding.weight and encoder.layers.<i> are needed)"));
+  if (o.text.width <= 0 || o.text.layers <= 0)
+    problems.push_back(cat(in.weights, ": no usable text tower (text_model.embeddings.token_embedding.weight and "
+                                       "encoder.layers.<i> are needed)"));
+  if (o.embed_dim <= 0)
+    problems.push_back(cat(in.weights, ": no projection (visual_projection.weight, text_projection.weight)"));
+  o.vision.heads = heads_for(config, "vision_config", config_path, o.vision.width, problems);
+  o.text.heads = heads_for(config, "text_config", config_path, o.text.width, problems);
+  if (config) {
+    check_config(*config, "vision_config", config_path, o.vision.width, o.vision.layers, problems);
+    check_config(*config, "text_config", config_path, o.text.width, o.text.layers, problems);
+    if (const auto proj = json_int(*config, "", "projection_dim", config_path, problems); proj && *proj != o.embed_dim)
+      problems.push_back(cat(config_path, ": projection_dim is ", *proj, " but the projections are ", o.embed_dim));
+  }
+
+  o.vocab = in.vocab;
+  if (vocab_rows != in.vocab.size)
+    problems.push_back(cat(in.weights, ": text_model.embeddings.token_embedding.weight has ", vocab_rows,
+                           " rows but the vocabulary has ", in.vocab.size, " tokens"));
+  o.vision.frames = in.frames;
+  o.text.context_length = in.context_length;
+  o.fusion_layers = in.fusion_layers;
+  o.seed = in.seed;
+  o.freeze_text = true;
+  if (in.context_length > o.text.max_positions)
+    problems.push_back(cat("--context-length ", in.context_length, " exceeds the ", o.text.max_positions,
+                           " text positions of ", in.weights));
+
+  // Missing / mis-shaped / unexpected, by name.
+  if (o.vision.width > 0 && o.vision.patch_size > 0 && o.text.width > 0) {
+    const std::map<std::string, Shape> expected = expected_tensors(o);
+    for (const auto& [name, shape] : expected) {
+      if (!file.contains(name)) {
+        problems.push_back(cat(in.weights, ": missing tensor ", name, " ", shape_text(shape)));
+        continue;
+      }
+      const st::TensorInfo& t = file.info(name);
+      if (t.shape != shape)
+        problems.push_back(cat(in.weights, ": tensor ", name, " is ", shape_text(t.shape), ", expected ",
+                               shape_text(shape)));
+      if (t.dtype != st::Dtype::F32 && t.dtype != st::Dtype::F16 && t.dtype != st::Dtype::BF16)
+        problems.push_back(cat(in.weights, ": tensor ", name, " is ", st::to_string(t.dtype),
+                               "; CLIP weights must be F32, F16 or BF16"));
+    }
+    for (const st::TensorInfo& t : file.tensors()) {
+      if (expected.count(t.name)) continue;
+      if (is_ignored_buffer(t.name)) {
+        arch.ignored.push_back(t.name);
+        continue;
+      }
+      problems.push_back(cat(in.weights, ": unexpected tensor ", t.name, " ", shape_text(t.shape)));
+    }
+  }
+  if (problems.empty()) {
+    try {
+      validate(o);
+    } catch (const Error& e) {
+      problems.push_back(cat(in.weights, ": ", e.what()));
+    }
+    o.preset = matching_preset(o);
+  }
+  return arch;
+}
+
+VideoTextModel import_hf_clip(const ClipImportOptions& in) {
+  const ClipArchitecture arch = inspect_hf_clip(in);
+  if (!arch.problems.empty()) {
+    std::string text = cat(in.weights, ": cannot import as a CLIP model (", arch.problems.size(), " problem",
+                           arch.problems.size() == 1 ? "" : "s", "):");
+    for (const std::string& p : arch.problems) text += "\n  " + p;
+    fail(ErrorKind::Config, text);
+  }
+  const st::SafetensorsFile file = st::SafetensorsFile::open(in.weights);
+  VideoTextModel model(arch.options);
+  torch::NoGradGuard no_grad;
+  auto put = [&](at::Tensor& dst, const at::Tensor& src) {
+    HARVEST_ASSERT(dst.sizes() == src.sizes(), "import shape ", src.sizes(), " vs ", dst.sizes());
+    dst.copy_(src);
+  };
+  auto get = [&](const std::string& name) { return load_tensor(file, name); };
+  auto import_layers = [&](Transformer& transformer, const std::string& prefix) {
+    for (int64_t i = 0; i < transformer->layers(); ++i) {
+      const std::string p = prefix + std::to_string(i) + ".";
+      ResidualBlockImpl& b = *transformer->resblocks->ptr<ResidualBlockImpl>(static_cast<size_t>(i));
+      put(b.attn->in_proj_weight, at::cat({get(p + "self_attn.q_proj.weight"), get(p + "self_attn.k_proj.weight"),
+                                           get(p + "self_attn.v_proj.weight")}));
+      put(b.attn->in_proj_bias, at::cat({get(p + "self_attn.q_proj.bias"), get(p + "self_attn.k_proj.bias"),
+                                         get(p + "self_attn.v_proj.bias")}));
+      put(b.attn->out_proj->weight, get(p + "self_attn.out_proj.weight"));
+      put(b.attn->out_proj->bias, get(p + "self_attn.out_proj.bias"));
+      put(b.ln_1->weight, get(p + "layer_norm1.weight"));
+      put(b.ln_1->bias, get(p + "layer_norm1.bias"));
+      put(b.ln_2->weight, get(p + "layer_norm2.weight"));
+      put(b.ln_2->bias, get(p + "layer_norm2.bias"));
+      put(b.mlp->c_fc->weight, get(p + "mlp.fc1.weight"));
+      put(b.mlp->c_fc->bias, get(p + "mlp.fc1.bias"));
+      put(b.mlp->c_proj->weight, get(p + "mlp.fc2.weight"));
+      put(b.mlp->c_proj->bias, get(p + "mlp.fc2.bias"));
+    }
+  };
+  VideoEncoderImpl& v = *model->visual;
+  put(v.conv1->weight, get("vision_model.embeddings.patch_embedding.weight"));
+  put(v.class_embedding, get("vision_model.embeddings.class_embedding"));
+  put(v.positional_embedding, get("vision_model.embeddings.position_embedding.weight"));
+  put(v.ln_pre->weight, get("vision_model.pre_layrnorm.weight"));
+  put(v.ln_pre->bias, get("vision_model.pre_layrnorm.bias"));
+  import_layers(v.transformer, "vision_model.encoder.layers.");
+  put(v.ln_post->weight, get("vision_model.post_layernorm.weight"));
+  put(v.ln_post->bias, get("vision_model.post_layernorm.bias"));
+  put(v.proj, get("visual_projection.weight").t());
+
+  TextEncoderImpl& t = *model->text;
+  put(t.token_embedding->weight, get("text_model.embeddings.token_embedding.weight"));
+  put(t.positional_embedding, get("text_model.embeddings.position_embedding.weight"));
+  import_layers(t.transformer, "text_model.encoder.layers.");
+  put(t.ln_final->weight, get("text_model.final_layer_norm.weight"));
+  put(t.ln_final->bias, get("text_model.final_layer_norm.bias"));
+  put(t.text_projection, get("text_projection.weight").t());
+  put(model->logit_scale, get("logit_scale").reshape({}));
+  return model;
+}
+
+}  // namespace harvest

@@ -1,0 +1,170 @@
+// `harvest import-clip` and `harvest embed` end to end against an independent PyTorch model of
+// Hugging Face's CLIPModel (hf_clip_reference.py) on small random weights: every embedding must
+// match the reference to cosine >= 0.99999, for F32, F16 and BF16 files; broken files are refused
+// with every problem named and nothing written.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+
+#include "tests/support/run.hpp"
+#include "tests/tokenizer/support.hpp"
+
+using harvest::test::run;
+using harvest::test::ScratchDir;
+
+namespace {
+
+const std::string kHarvest = std::string(HARVEST_EXE) + " --log-level warn";
+const std::string kHfReference = HARVEST_SOURCE_DIR "/tests/model/hf_clip_reference.py";
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  REQUIRE(in);
+  return nlohmann::json::parse(in);
+}
+
+nlohmann::json last_json_line(const std::string& output) {
+  const size_t end = output.find_last_not_of('\n');
+  const size_t begin = output.rfind('\n', end);
+  return nlohmann::json::parse(output.substr(begin == std::string::npos ? 0 : begin + 1, end + 1));
+}
+
+std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+double cosine(const nlohmann::json& a, const nlohmann::json& b) {
+  REQUIRE(a.size() == b.size());
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double x = a[i].get<double>(), y = b[i].get<double>();
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  }
+  return dot / std::sqrt(na * nb);
+}
+
+std::string reference(const ScratchDir& dir, const std::string& extra) {
+  const auto r = run(harvest::test::kPython + " " + kHfReference + " " + dir.path().string() + " --vocab " +
+                     harvest::test::kClipVocab + " " + extra);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  return dir.path().string();
+}
+
+std::string import_command(const std::string& d, const std::string& extra = "") {
+  return kHarvest + " import-clip --weights " + d + "/model.safetensors --vocab " + harvest::test::kClipVocab +
+         " --out " + d + "/model.h5 " + extra;
+}
+
+}  // namespace
+
+TEST_CASE("imported CLIP embeds text, images and videos exactly as the reference", "[model][clip]") {
+  const ScratchDir dir("clip-f32");
+  const std::string d = reference(dir, "--dtype F32");
+  const nlohmann::json expected = read_json(d + "/expected.json");
+
+  const auto imp = run(import_command(d, "--hf-config " + d + "/config.json --frames 8"));
+  INFO(imp.output);
+  REQUIRE(imp.exit_code == 0);
+  CHECK(imp.output.find("heads 4") != std::string::npos);
+  CHECK(imp.output.find("ignored buffer text_model.embeddings.position_ids") != std::string::npos);
+
+  std::string cmd = kHarvest + " embed --json --checkpoint " + d + "/model.h5";
+  for (const auto& t : expected["texts"]) cmd += " --text " + quoted(t.get<std::string>());
+  cmd += " --image " + d + "/square.png --image " + d + "/wide.png --video " + d + "/static.mkv --frames 8";
+  const auto emb = run(cmd);
+  INFO(emb.output);
+  REQUIRE(emb.exit_code == 0);
+  const nlohmann::json got = last_json_line(emb.output);
+  REQUIRE(got["text"].size() == expected["text"].size());
+  for (size_t i = 0; i < got["text"].size(); ++i) {
+    INFO("text " << i << ": " << expected["texts"][i]);
+    CHECK(got["text"][i].size() == 48);
+    CHECK(cosine(got["text"][i], expected["text"][i]) >= 0.99999);
+  }
+  REQUIRE(got["image"].size() == 2);
+  CHECK(cosine(got["image"][0], expected["square"]) >= 0.99999);  // 224x224: CLIP's exact input
+  CHECK(cosine(got["image"][1], expected["wide"]) >= 0.99999);    // resize shorter side + centre crop
+  REQUIRE(got["video"].size() == 1);
+  CHECK(cosine(got["video"][0], expected["static8"]) >= 0.99999);
+  // Embeddings are unit vectors, and distinct inputs give distinct embeddings.
+  double norm = 0;
+  for (const auto& v : got["image"][0]) norm += v.get<double>() * v.get<double>();
+  CHECK(std::abs(norm - 1.0) < 1e-5);
+  CHECK(cosine(got["image"][0], got["image"][1]) < 0.999);
+
+  SECTION("the output is not replaced without --force") {
+    const auto again = run(import_command(d, "--hf-config " + d + "/config.json"));
+    CHECK(again.exit_code == 2);
+    CHECK(again.output.find("model.h5 exists") != std::string::npos);
+  }
+  SECTION("without config.json heads are width / 64") {
+    std::filesystem::remove(d + "/model.h5");
+    const auto r = run(import_command(d));
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK(r.output.find("heads 1") != std::string::npos);
+  }
+  SECTION("a file that cannot be decoded is named") {
+    const auto r = run(kHarvest + " embed --checkpoint " + d + "/model.h5 --image " + d + "/config.json");
+    CHECK(r.exit_code == 1);
+    CHECK(r.output.find("config.json") != std::string::npos);
+  }
+}
+
+TEST_CASE("F16 and BF16 CLIP files import exactly", "[model][clip]") {
+  const std::string dtype = GENERATE(std::string("F16"), std::string("BF16"));
+  INFO(dtype);
+  const ScratchDir dir("clip-" + dtype);
+  const std::string d = reference(dir, "--dtype " + dtype);
+  const nlohmann::json expected = read_json(d + "/expected.json");
+  const auto imp = run(import_command(d, "--hf-config " + d + "/config.json"));
+  INFO(imp.output);
+  REQUIRE(imp.exit_code == 0);
+  const auto emb = run(kHarvest + " embed --json --checkpoint " + d + "/model.h5 --text '" +
+                       expected["texts"][1].get<std::string>() + "' --image " + d + "/square.png");
+  INFO(emb.output);
+  REQUIRE(emb.exit_code == 0);
+  const nlohmann::json got = last_json_line(emb.output);
+  CHECK(cosine(got["text"][0], expected["text"][1]) >= 0.99999);
+  CHECK(cosine(got["image"][0], expected["square"]) >= 0.99999);
+}
+
+TEST_CASE("a broken CLIP file is refused with every problem named and nothing written", "[model][clip]") {
+  const ScratchDir dir("clip-broken");
+  const std::string d = reference(dir, "--broken");
+  const auto r = run(import_command(d, "--hf-config " + d + "/config.json"));
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("missing tensor vision_model.encoder.layers.1.mlp.fc2.bias") != std::string::npos);
+  CHECK(r.output.find("unexpected tensor vision_model.extra_head.weight") != std::string::npos);
+  CHECK(r.output.find("text_projection.weight is [48, 65], expected [48, 64]") != std::string::npos);
+  CHECK(r.output.find("model.safetensors") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(d + "/model.h5"));
+  CHECK_FALSE(std::filesystem::exists(d + "/model.h5.tmp"));
+
+  SECTION("config.json that disagrees with the weights") {
+    harvest::test::write_file(d + "/bad.json",
+                              R"({"vision_config": {"hidden_size": 80, "num_attention_heads": 3, "hidden_act": "gelu"}})");
+    const auto c = run(import_command(d, "--hf-config " + d + "/bad.json"));
+    CHECK(c.exit_code == 2);
+    CHECK(c.output.find("vision_config.hidden_size is 80") != std::string::npos);
+    CHECK(c.output.find("num_attention_heads = 3 does not divide") != std::string::npos);
+    CHECK(c.output.find("quick_gelu") != std::string::npos);
+  }
+  SECTION("a file that is not safetensors") {
+    harvest::test::write_file(d + "/junk.safetensors", "not a safetensors file");
+    const auto c = run(kHarvest + " import-clip --weights " + d + "/junk.safetensors --vocab " +
+                       harvest::test::kClipVocab + " --out " + d + "/x.h5");
+    CHECK(c.exit_code != 0);
+    CHECK(c.output.find("junk.safetensors") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(d + "/x.h5"));
+  }
+}
