@@ -10,6 +10,12 @@
 #include <memory>
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "core/error.hpp"
 #include "core/time.hpp"
 #include "model/video_text_model.hpp"
@@ -40,42 +46,84 @@ nlohmann::json reference_config(const ModelOptions& o) {
           {"fusion_layers", o.fusion_layers}, {"temperature_init", o.temperature_init}};
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-nlohmann::json run_reference(const StepBenchOptions& opt, const ModelOptions& model, int threads) {
-  const std::string script =
-      opt.reference_script.empty() ? std::string(HARVEST_SOURCE_DIR) + "/bench/reference/step_reference.py"
-                                   : opt.reference_script;
-  std::string drops;
-  for (const double d : opt.drops) drops += (drops.empty() ? "" : ",") + key(d);
-  const std::string command =
-      shell_quote(opt.python) + " " + shell_quote(script) + " --config " + shell_quote(reference_config(model).dump()) +
-      " --batch " + std::to_string(opt.batch) + " --drops " + drops + " --repeats " + std::to_string(opt.repeats) +
-      " --warmup " + std::to_string(opt.warmup) + " --threads " + std::to_string(threads) +
-      (opt.freeze_text ? " --freeze-text" : "") + " 2>&1";
-  spdlog::info("bench step: running the PyTorch eager reference ({})", script);
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
-  HARVEST_REQUIRE(pipe, Runtime, "bench step: cannot start ", opt.python, " ", script);
-  std::string output;
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe.get())) > 0) output.append(buf.data(), n);
-  const int status = ::pclose(pipe.release());
-  HARVEST_REQUIRE(status == 0, Runtime, "bench step: the reference (", script, ") failed with status ", status,
-                  "; output:\n", output, "\n(--no-reference skips it)");
-  const size_t end = output.find_last_not_of("\n");
-  const size_t begin = output.rfind('\n', end);
-  const std::string last = output.substr(begin == std::string::npos ? 0 : begin + 1, end - (begin == std::string::npos ? 0 : begin + 1) + 1);
-  try {
-    return nlohmann::json::parse(last);
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::Runtime, "bench step: the reference's last line is not JSON (", e.what(), "): ", last);
+// The PyTorch eager reference as a child process in --serve mode: one timed call per request, so
+// the C++ and PyTorch calls alternate under the same machine load.
+class ReferenceProcess {
+ public:
+  ReferenceProcess(const StepBenchOptions& opt, const ModelOptions& model, int threads) {
+    script_ = opt.reference_script.empty()
+                  ? std::string(HARVEST_SOURCE_DIR) + "/bench/reference/step_reference.py"
+                  : opt.reference_script;
+    std::vector<std::string> args = {opt.python, script_, "--config", reference_config(model).dump(), "--batch",
+                                     std::to_string(opt.batch), "--threads", std::to_string(threads), "--serve"};
+    if (opt.freeze_text) args.push_back("--freeze-text");
+    int to_child[2], from_child[2];
+    HARVEST_REQUIRE(::pipe(to_child) == 0 && ::pipe(from_child) == 0, Runtime, "bench step: pipe failed");
+    pid_ = ::fork();
+    HARVEST_REQUIRE(pid_ >= 0, Runtime, "bench step: fork failed");
+    if (pid_ == 0) {
+      ::dup2(to_child[0], STDIN_FILENO);
+      ::dup2(from_child[1], STDOUT_FILENO);
+      for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]}) ::close(fd);
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execvp(argv[0], argv.data());
+      std::fprintf(stderr, "bench step: cannot run %s: %s\n", argv[0], std::strerror(errno));
+      ::_exit(127);
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    in_ = ::fdopen(to_child[1], "w");
+    out_ = ::fdopen(from_child[0], "r");
+    spdlog::info("bench step: starting the PyTorch eager reference ({})", script_);
+    const std::string first = read_line();
+    HARVEST_REQUIRE(first == "ready", Runtime, "bench step: the reference (", script_, ") said '", first,
+                    "' instead of 'ready' (--no-reference skips it)");
   }
-}
+  ~ReferenceProcess() {
+    if (in_) {
+      std::fputs("quit\n", in_);
+      std::fclose(in_);
+    }
+    if (out_) std::fclose(out_);
+    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+  }
+  ReferenceProcess(const ReferenceProcess&) = delete;
+  ReferenceProcess& operator=(const ReferenceProcess&) = delete;
+
+  // Seconds the reference took for one `what` ("step" or "encoder") call at `drop`.
+  double time(const char* what, double drop) {
+    std::fprintf(in_, "%s %s\n", what, key(drop).c_str());
+    std::fflush(in_);
+    const std::string line = read_line();
+    try {
+      return std::stod(line);
+    } catch (const std::exception&) {
+      fail(ErrorKind::Runtime, "bench step: the reference (", script_, ") answered '", line, "' to ", what, " ", drop);
+    }
+  }
+
+ private:
+  std::string read_line() {
+    std::array<char, 256> buf{};
+    if (!std::fgets(buf.data(), static_cast<int>(buf.size()), out_)) {
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+      pid_ = -1;
+      fail(ErrorKind::Runtime, "bench step: the reference (", script_, ") exited (status ", status,
+           ") before answering; its error is above (--no-reference skips it)");
+    }
+    std::string line(buf.data());
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    return line;
+  }
+
+  std::string script_;
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
+};
 
 at::Tensor random_captions(int64_t batch, const ModelOptions& o) {
   const int64_t length = o.text.context_length, words = length - 2;
@@ -142,20 +190,33 @@ nlohmann::json run_step_bench(const StepBenchOptions& opt) {
   spdlog::info("bench step: preset {} at {} px, {} frames, batch {}, text {}, {} threads, drops {}", opt.preset,
                opt.size, opt.frames, opt.batch, opt.freeze_text ? "frozen" : "trainable", threads,
                nlohmann::json(opt.drops).dump());
-  std::map<double, std::vector<double>> step_s, encoder_s;
+  std::unique_ptr<ReferenceProcess> reference;
+  if (opt.reference) reference = std::make_unique<ReferenceProcess>(opt, o, threads);
+  // A B A B: each C++ call is followed by the same call in PyTorch, so both see the same load.
+  std::map<double, std::vector<double>> step_s, encoder_s, ref_step_s, ref_encoder_s;
   for (int rep = 0; rep < opt.warmup + opt.repeats; ++rep) {
+    const bool timed = rep >= opt.warmup;
     for (const double d : opt.drops) {
       Stopwatch watch;
       step(d);
-      if (rep >= opt.warmup) step_s[d].push_back(watch.seconds());
+      if (timed) step_s[d].push_back(watch.seconds());
+      if (reference) {
+        const double t = reference->time("step", d);
+        if (timed) ref_step_s[d].push_back(t);
+      }
     }
     for (const double d : opt.drops) {
       Stopwatch watch;
       encoder(d);
-      if (rep >= opt.warmup) encoder_s[d].push_back(watch.seconds());
+      if (timed) encoder_s[d].push_back(watch.seconds());
+      if (reference) {
+        const double t = reference->time("encoder", d);
+        if (timed) ref_encoder_s[d].push_back(t);
+      }
     }
     spdlog::info("bench step: round {}/{} done", rep + 1, opt.warmup + opt.repeats);
   }
+  reference.reset();
 
   nlohmann::json out;
   const std::string base = key(opt.drops.front());
@@ -168,16 +229,15 @@ nlohmann::json run_step_bench(const StepBenchOptions& opt) {
     out["encoder_ratio_vs_first_drop"][key(d)] =
         out["encoder_median_s"][key(d)].get<double>() / out["encoder_median_s"][base].get<double>();
   if (opt.reference) {
-    const nlohmann::json ref = run_reference(opt, o, threads);
-    out["reference_median_step_s"] = ref.at("median_step_s");
-    out["reference_encoder_median_s"] = ref.at("encoder_median_s");
-    out["reference_torch"] = ref.value("torch", "");
     for (const double d : opt.drops) {
-      out["step_ratio_vs_reference"][key(d)] =
-          out["median_step_s"][key(d)].get<double>() / ref.at("median_step_s").at(key(d)).get<double>();
-      out["reference_encoder_ratio_vs_first_drop"][key(d)] =
-          ref.at("encoder_median_s").at(key(d)).get<double>() / ref.at("encoder_median_s").at(base).get<double>();
+      const double ref_step = median(ref_step_s[d]), ref_encoder = median(ref_encoder_s[d]);
+      out["reference_median_step_s"][key(d)] = ref_step;
+      out["reference_encoder_median_s"][key(d)] = ref_encoder;
+      out["step_ratio_vs_reference"][key(d)] = out["median_step_s"][key(d)].get<double>() / ref_step;
+      out["encoder_ratio_vs_reference"][key(d)] = out["encoder_median_s"][key(d)].get<double>() / ref_encoder;
+      out["reference_encoder_ratio_vs_first_drop"][key(d)] = ref_encoder / median(ref_encoder_s[opt.drops.front()]);
     }
+    out["reference_interleaved"] = true;
   }
   out["preset"] = opt.preset;
   out["size"] = opt.size;

@@ -4,9 +4,13 @@ encoder's forward + backward alone, median per drop ratio, drop ratios interleav
 
     /usr/bin/python3 step_reference.py --config JSON --batch B --drops 0,0.9 [--freeze-text]
         [--repeats N] [--warmup N] [--threads N]
+    /usr/bin/python3 step_reference.py --config JSON --batch B [--freeze-text] [--threads N] --serve
 
 --config is the model shape as JSON (written by the C++ bench from the same preset). The model
-is tests/model/reference_model.py's. Prints one JSON object on the last line.
+is tests/model/reference_model.py's. Standalone, it prints one JSON object on the last line.
+With --serve it prints "ready" once set up, then answers each stdin line "step DROP" or
+"encoder DROP" with the seconds that one timed call took ("quit" ends it): the C++ bench drives
+it so that C++ and PyTorch calls alternate (A B A B) under the same machine load.
 """
 import argparse
 import json
@@ -66,6 +70,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--serve", action="store_true")
     args = ap.parse_args()
 
     c = json.loads(args.config)
@@ -109,6 +114,18 @@ def main():
         keep = draw_keep(gen, B, patches, drop) if drop > 0 else None
         model.visual(video, keep)[0].sum().backward()
         model.zero_grad()
+
+    if args.serve:
+        print("ready", flush=True)
+        for line in sys.stdin:
+            words = line.split()
+            if not words or words[0] == "quit":
+                break
+            fn = step if words[0] == "step" else encoder
+            t0 = time.perf_counter()
+            fn(float(words[1]))
+            print("%.9f" % (time.perf_counter() - t0), flush=True)
+        return
 
     step_times = {d: [] for d in drops}
     enc_times = {d: [] for d in drops}
