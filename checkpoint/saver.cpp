@@ -2,12 +2,24 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "checkpoint/commit.hpp"
 #include "core/time.hpp"
 
 namespace harvest::checkpoint {
 
-CheckpointSaver::CheckpointSaver(SaverOptions options) : options_(std::move(options)) {
+namespace {
+int default_copy_helpers() {
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(cores - 1, 0, 3);
+}
+}  // namespace
+
+CheckpointSaver::CheckpointSaver(SaverOptions options)
+    : options_(std::move(options)),
+      copier_(std::make_shared<CopyPool>(options_.copy_helpers < 0 ? default_copy_helpers()
+                                                                   : options_.copy_helpers)) {
   if (options_.async) thread_ = std::thread([this] { run(); });
 }
 
@@ -56,6 +68,7 @@ SaveStatus CheckpointSaver::write(const Snapshot& snapshot) const {
 }
 
 void CheckpointSaver::save(Snapshot snapshot) {
+  snapshot.copy_pending();  // the blocking part: after this the caller may change its tensors
   if (!options_.async) {
     const SaveStatus status = write(snapshot);
     std::lock_guard<std::mutex> lock(mutex_);

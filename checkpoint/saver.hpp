@@ -26,6 +26,9 @@ struct SaverOptions {
   WriteOptions write;
   bool async = true;
   RetentionPolicy retention;
+  // Threads that help the caller copy a snapshot (Snapshot::add_deferred) beside its own; -1:
+  // one less than the cores, at most 3 (the copy is memory-bound: more threads do not help).
+  int copy_helpers = -1;
   // Called (on the writing thread) once this rank's part is durable, for a world size > 1: the
   // worker tells the coordinator, which commits when every rank has reported.
   std::function<void(int64_t step, const std::filesystem::path& part)> on_part_durable;
@@ -47,9 +50,10 @@ class CheckpointSaver {
   CheckpointSaver& operator=(const CheckpointSaver&) = delete;
 
   // An empty snapshot whose buffers are recycled from the previous save (fill it, then save()).
-  Snapshot snapshot() const { return Snapshot(pool_); }
-  // Waits for the previous save, then saves `snapshot`: returns at once when async, after the
-  // write otherwise. Never throws for I/O failures (see status()).
+  Snapshot snapshot() const { return Snapshot(pool_, copier_); }
+  // Performs the snapshot's deferred copies (its sources may change once this returns), waits
+  // for the previous save, then saves it: returns at once when async, after the write
+  // otherwise. Never throws for I/O failures (see status()).
   void save(Snapshot snapshot);
   // Blocks until no save is in flight; returns the status of the last finished save, if any.
   std::optional<SaveStatus> wait();
@@ -62,6 +66,7 @@ class CheckpointSaver {
 
   SaverOptions options_;
   std::shared_ptr<BufferPool> pool_ = std::make_shared<BufferPool>();
+  std::shared_ptr<CopyPool> copier_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::optional<Snapshot> pending_;

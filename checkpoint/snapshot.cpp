@@ -55,6 +55,8 @@ Snapshot& Snapshot::operator=(Snapshot&& other) noexcept {
     recycle();
     meta = std::move(other.meta);
     pool_ = std::move(other.pool_);
+    copier_ = std::move(other.copier_);
+    pending_ = std::move(other.pending_);
     records_ = std::move(other.records_);
     datasets_ = std::move(other.datasets_);
     groups_ = std::move(other.groups_);
@@ -101,6 +103,23 @@ void Snapshot::add_copy(const std::string& path, DType dtype, const std::vector<
   HostBuffer bytes = pool_ ? pool_->take(nbytes) : HostBuffer(nbytes);
   if (nbytes) std::memcpy(bytes.data(), src, nbytes);
   records_.push_back(Record{path, dtype, shape, std::move(bytes)});
+}
+
+void Snapshot::add_deferred(const std::string& path, DType dtype, const std::vector<int64_t>& shape,
+                            const void* src) {
+  const std::size_t nbytes = record_nbytes(path, dtype, shape);
+  std::byte* dst = add(path, dtype, shape);
+  if (nbytes) pending_.push_back({dst, static_cast<const std::byte*>(src), nbytes});
+}
+
+void Snapshot::copy_pending() {
+  if (pending_.empty()) return;
+  if (copier_) {
+    copier_->run(pending_);
+  } else {
+    for (const CopyTask& t : pending_) std::memcpy(t.dst, t.src, t.size);
+  }
+  pending_.clear();
 }
 
 void Snapshot::add_blob(const std::string& path, std::string_view bytes) {

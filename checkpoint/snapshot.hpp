@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "checkpoint/buffer_pool.hpp"
+#include "checkpoint/copy_pool.hpp"
 #include "checkpoint/dtype.hpp"
 #include "checkpoint/host_buffer.hpp"
 
@@ -55,7 +56,9 @@ class Snapshot {
   Snapshot() = default;
   // Draws record storage from `pool` and hands it back when destroyed
   // (CheckpointSaver::snapshot()).
-  explicit Snapshot(std::shared_ptr<BufferPool> pool) : pool_(std::move(pool)) {}
+  // Copies added with add_deferred() are shared out over `copier`'s threads.
+  explicit Snapshot(std::shared_ptr<BufferPool> pool, std::shared_ptr<CopyPool> copier = nullptr)
+      : pool_(std::move(pool)), copier_(std::move(copier)) {}
   ~Snapshot();
   Snapshot(Snapshot&&) noexcept = default;
   Snapshot& operator=(Snapshot&&) noexcept;
@@ -71,6 +74,15 @@ class Snapshot {
   // Adds a record holding a copy of `src` (record_nbytes(...) bytes).
   void add_copy(const std::string& path, DType dtype, const std::vector<int64_t>& shape,
                 const void* src);
+  // Adds a record whose bytes are copied from `src` later, all together and in parallel, by
+  // copy_pending() (CheckpointSaver::save() calls it before it returns or hands off). `src` must
+  // stay valid and unchanged until then: the caller adds every tensor of a step boundary, then
+  // saves, before it touches them again. One parallel pass is faster than one copy per record.
+  void add_deferred(const std::string& path, DType dtype, const std::vector<int64_t>& shape,
+                    const void* src);
+  // Performs the copies add_deferred() queued; a no-op when none are queued.
+  void copy_pending();
+  bool has_pending_copies() const { return !pending_.empty(); }
   // Small opaque state (RNG state, sampler position as JSON): a 1-D u8 record.
   void add_blob(const std::string& path, std::string_view bytes);
   // Takes a record as is (the reader's output, for example).
@@ -88,6 +100,8 @@ class Snapshot {
   void claim_path(const std::string& path);
   void recycle();
   std::shared_ptr<BufferPool> pool_;
+  std::shared_ptr<CopyPool> copier_;
+  std::vector<CopyTask> pending_;
   std::vector<Record> records_;
   std::set<std::string> datasets_;
   std::set<std::string> groups_;

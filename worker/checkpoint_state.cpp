@@ -44,10 +44,19 @@ at::ScalarType to_scalar(ck::DType t) {
   fail(ErrorKind::Internal, "checkpoint: unknown dtype");
 }
 
+// A CPU tensor that is contiguous is queued for the snapshot's one parallel copy pass (it must
+// not change before CheckpointSaver::save() returns, which the caller guarantees: it saves before
+// the next step). Anything else (a device tensor, a strided view) is copied now, by LibTorch,
+// straight into the snapshot's buffer: one copy, no intermediate tensor.
 void add_tensor(ck::Snapshot& snap, const std::string& path, const at::Tensor& tensor) {
-  const at::Tensor host = tensor.detach().to(at::kCPU).contiguous();
-  std::byte* dst = snap.add(path, to_dtype(host.scalar_type()), host.sizes().vec());
-  std::memcpy(dst, host.data_ptr(), host.numel() * host.element_size());
+  const at::Tensor t = tensor.detach();
+  const ck::DType dtype = to_dtype(t.scalar_type());
+  if (t.device().is_cpu() && t.is_contiguous()) {
+    snap.add_deferred(path, dtype, t.sizes().vec(), t.data_ptr());
+    return;
+  }
+  std::byte* dst = snap.add(path, dtype, t.sizes().vec());
+  at::from_blob(dst, t.sizes(), at::TensorOptions().dtype(t.scalar_type())).copy_(t);
 }
 
 void add_blob(ck::Snapshot& snap, const std::string& path, const at::Tensor& bytes) {
@@ -123,8 +132,8 @@ std::string model_record_path(const std::string& name) {
 }
 
 ck::Snapshot capture_training_state(VideoTextModelImpl& model, torch::optim::AdamW& optimizer,
-                                    const TrainProgress& progress, const std::string& sampler_state) {
-  ck::Snapshot snap;
+                                    const TrainProgress& progress, const std::string& sampler_state,
+                                    ck::Snapshot snap) {
   snap.meta.step = progress.step;
   snap.meta.epoch = progress.epoch;
   for (const auto& [path, tensor] : model_tensors(model)) add_tensor(snap, path, tensor);
@@ -137,7 +146,8 @@ ck::Snapshot capture_training_state(VideoTextModelImpl& model, torch::optim::Ada
     const std::string base = "optimizer/" + model_record_path(p.key()).substr(6);
     add_tensor(snap, base + "/exp_avg", s.exp_avg());
     add_tensor(snap, base + "/exp_avg_sq", s.exp_avg_sq());
-    add_tensor(snap, base + "/step", at::scalar_tensor(static_cast<int64_t>(s.step()), at::kLong));
+    const int64_t step = s.step();
+    snap.add_copy(base + "/step", ck::DType::I64, {}, &step);
   }
 
   add_blob(snap, "rng/torch_cpu", at::detail::getDefaultCPUGenerator().get_state());
@@ -149,6 +159,7 @@ ck::Snapshot capture_training_state(VideoTextModelImpl& model, torch::optim::Ada
                             {"skipped_steps", progress.skipped_steps},
                             {"clips_seen", progress.clips_seen}};
   snap.add_blob("train/progress", p.dump());
+  snap.copy_pending();  // a caller that does not save at once still gets a self-contained snapshot
   return snap;
 }
 

@@ -29,9 +29,13 @@ struct TrainProgress {
 // "visual.conv1.weight" -> "model/visual/conv1/weight"
 std::string model_record_path(const std::string& name);
 
-// Host copies of the whole training state at a step boundary (the blocking part of a save).
+// Host copies of the whole training state at a step boundary (the blocking part of a save), made
+// into `into`: pass CheckpointSaver::snapshot() so the copies land in the previous save's
+// recycled buffers (no page faults) and run on the saver's copy threads. Every copy is done when
+// this returns.
 checkpoint::Snapshot capture_training_state(VideoTextModelImpl& model, torch::optim::AdamW& optimizer,
-                                            const TrainProgress& progress, const std::string& sampler_state);
+                                            const TrainProgress& progress, const std::string& sampler_state,
+                                            checkpoint::Snapshot into = {});
 
 // Restores everything capture_training_state() saved; throws Runtime naming the file and every
 // missing, unexpected or mis-shaped tensor (nothing is changed in that case). Returns the

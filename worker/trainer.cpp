@@ -13,7 +13,7 @@
 #include "core/time.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 #include "worker/checkpoint_state.hpp"
-#include "worker/manifest_source.hpp"
+#include "worker/shard_source.hpp"
 #include "worker/train_step.hpp"
 
 namespace harvest {
@@ -59,9 +59,10 @@ TrainSummary train_single_process(const Config& config) {
   at::set_num_threads(thread_count(config.train));
   write_resolved_config(config);
 
-  const tokenizer::Tokenizer tokenizer = tokenizer::Tokenizer::load(config.model.vocab);
+  const auto tokenizer =
+      std::make_shared<const tokenizer::Tokenizer>(tokenizer::Tokenizer::load(config.model.vocab));
   const ModelOptions options =
-      model_options(config.model, VocabInfo{tokenizer.vocab_size(), tokenizer.sot_id(), tokenizer.eot_id()},
+      model_options(config.model, VocabInfo{tokenizer->vocab_size(), tokenizer->sot_id(), tokenizer->eot_id()},
                     static_cast<uint64_t>(config.train.seed));
   VideoTextModel model(options);
   model->seed_sampling(static_cast<uint64_t>(config.train.seed), 0);
@@ -71,7 +72,8 @@ TrainSummary train_single_process(const Config& config) {
   }
 
   auto group = make_local_group();
-  auto source = std::make_unique<ManifestSource>(config, tokenizer, 0, 1);
+  // Loader processes when data.loaders_per_worker > 0, else decoding in this process.
+  auto source = make_shard_source(config, tokenizer, 0, 1);
   const int64_t warmup = warmup_steps_for(config.train.warmup_epochs, static_cast<int64_t>(source->dataset_size()),
                                           config.data.batch_size * config.train.accumulation, config.train.steps);
   TrainStep step(model, *group, config.train, config.dist, config.train.steps, warmup, torch::kCPU);
@@ -82,7 +84,8 @@ TrainSummary train_single_process(const Config& config) {
     for (const auto& why : resume->skipped) spdlog::warn("not resuming from {}", why);
     std::string sampler;
     std::tie(progress, sampler) = restore_training_state(resume->parts.at(0), *model, step.optimizer());
-    source = std::make_unique<ManifestSource>(config, tokenizer, 0, 1, ManifestSource::parse_state(sampler));
+    source.reset();  // its loaders stop before the resumed source starts its own
+    source = make_shard_source(config, tokenizer, 0, 1, parse_sampler_state(sampler));
     summary.first_step = progress.step;
     spdlog::info("resumed from {} at step {}", resume->parts.at(0).string(), progress.step);
   }
@@ -90,7 +93,8 @@ TrainSummary train_single_process(const Config& config) {
   checkpoint::CheckpointSaver saver(checkpoint::saver_options(config));
   MetricsWriter metrics((fs::path(config.logging.run_dir) / "metrics.jsonl").string());
   auto save = [&] {
-    checkpoint::Snapshot snap = capture_training_state(*model, step.optimizer(), progress, source->state());
+    checkpoint::Snapshot snap =
+        capture_training_state(*model, step.optimizer(), progress, source->state(), saver.snapshot());
     snap.meta.torch_version = TORCH_VERSION;
     snap.meta.config_toml = to_toml(config);
     saver.save(std::move(snap));
