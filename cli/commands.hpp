@@ -32,6 +32,7 @@ CLI::App& command_group(CLI::App& app, const std::string& name, const std::strin
 void add_version_command(CLI::App& app);
 void add_config_commands(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_loader_command(CLI::App& app);  // loader (started by workers)
 void add_coordinator_commands(CLI::App& app);  // coordinator, status, keygen
 void add_model_commands(CLI::App& app);  // bench step
 void add_data_commands(CLI::App& app);  // data frames|synth|import, bench decode

@@ -68,6 +68,30 @@ void EpochSampler::next_epoch() {
   perm_ = EpochPermutation(size_, seed_, epoch_);
 }
 
+uint64_t EpochSampler::next_wrapping() {
+  auto index = next();
+  if (!index) {
+    next_epoch();
+    index = next();
+  }
+  HARVEST_ASSERT(index.has_value(), "sampler gave no index in a fresh epoch (size ", size_, ", world ", world_, ")");
+  return *index;
+}
+
+void EpochSampler::skip(uint64_t n) {
+  while (n > 0) {
+    const uint64_t left = remaining();
+    if (left == 0) {
+      next_epoch();
+      HARVEST_ASSERT(remaining() > 0, "sampler: a fresh epoch holds no sample for rank ", rank_);
+      continue;
+    }
+    const uint64_t step = n < left ? n : left;
+    taken_ += step;
+    n -= step;
+  }
+}
+
 SamplerState EpochSampler::state() const {
   const uint64_t cursor = base_ + taken_ * static_cast<uint64_t>(world_);
   return {epoch_, cursor < size_ ? cursor : size_};

@@ -40,6 +40,10 @@ class EpochSampler {
   std::optional<uint64_t> next();
   // Moves to the start of the next epoch.
   void next_epoch();
+  // The next index of this rank's endless stream: at the end of an epoch the next one begins.
+  uint64_t next_wrapping();
+  // Moves `n` samples along that stream without computing them (epochs roll over the same way).
+  void skip(uint64_t n);
 
   // The global state after this rank's samples so far (equal on all ranks in lockstep).
   SamplerState state() const;

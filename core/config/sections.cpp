@@ -62,15 +62,19 @@ Section data_section() {
       .real("sampling_fps", &DataConfig::sampling_fps, closed(0, 1000),
             "Sample frames at this fixed rate instead of one per equal segment; 0: segment-based (the recipe).")
       .integer("loaders_per_worker", &DataConfig::loaders_per_worker, closed(0, 64),
-               "Loader processes feeding each worker; 0 decodes inside the worker (tests only).")
+               "Loader processes feeding each worker; 0 decodes inside the worker process (same batches, no isolation).")
       .integer("decode_threads", &DataConfig::decode_threads, closed(1, 256),
                "Decode threads per loader process.")
       .integer("queue_depth", &DataConfig::queue_depth, closed(1, 1024),
-               "Batches buffered per loader before it blocks (backpressure).")
+               "Credit per loader: at most this many of its batches are queued at the worker or in flight (backpressure).")
       .real("decode_timeout_s", &DataConfig::decode_timeout_s, positive(3600),
             "A sample whose decode takes longer is abandoned and counted as bad.")
       .integer("max_resolution", &DataConfig::max_resolution, closed(16, 16384),
                "Videos whose longer side exceeds this are skipped as bad input.")
+      .real("loader_timeout_s", &DataConfig::loader_timeout_s, positive(86400),
+            "A loader process that exits, or sends nothing this long while its batch is awaited, is killed and restarted where it stopped.")
+      .integer("loader_max_restarts", &DataConfig::loader_max_restarts, closed(0, 1000),
+               "Restarts of one loader in a row without a batch from it before the worker gives up with an error.")
       .build();
 }
 

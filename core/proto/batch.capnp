@@ -27,6 +27,7 @@ struct TensorDesc {
 struct BadSample {
   sampleId @0 :UInt64;
   reason @1 :Text;
+  offset @2 :UInt32;          # position in the batch's span of the shard (0 .. span-1)
 }
 
 struct BatchHeader {
@@ -40,4 +41,18 @@ struct BatchHeader {
   tensors @7 :List(TensorDesc);
   badSamples @8 :List(BadSample);  # skipped by rule while filling this batch (counted and logged)
   badSampleCount @9 :UInt32;
+}
+
+# Loader <-> worker flow control on the same connection: single-frame messages (a batch is always
+# two or more frames). The loader says hello once connected; the worker answers with credit
+# (batches the loader may send beyond those already sent) and returns one credit per batch it has
+# consumed, so at most data.queue_depth batches of a loader are ever queued or in flight.
+struct LoaderControl {
+  version @0 :UInt16;
+  generation @1 :UInt64;      # the loader incarnation this is for (from its command line)
+  loaderIndex @2 :UInt32;
+  body :union {
+    hello @3 :Void;           # loader -> worker
+    credit @4 :UInt32;        # worker -> loader
+  }
 }
