@@ -1,6 +1,7 @@
 #include "bench/checkpoint/checkpoint_bench.hpp"
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -106,6 +107,65 @@ void settle() {
   ::usleep(300 * 1000);
 }
 
+// The h5py reference as a long-lived child (checkpoint_h5py.py --serve): it builds its tensors
+// once, then times one fsync'd h5py write per request, so it can be interleaved with our writes.
+class H5pyReference {
+ public:
+  H5pyReference(const fs::path& script, int64_t size_mb) {
+    HARVEST_REQUIRE(fs::exists(script), Usage, "h5py reference: no script at ", script.string());
+    int to_child[2], from_child[2];
+    check_sys(::pipe2(to_child, O_CLOEXEC), "pipe2", "h5py reference");
+    check_sys(::pipe2(from_child, O_CLOEXEC), "pipe2", "h5py reference");
+    pid_ = check_sys(::fork(), "fork", "h5py reference");
+    if (pid_ == 0) {
+      ::dup2(to_child[0], 0);
+      ::dup2(from_child[1], 1);
+      const std::string size = std::to_string(size_mb);
+      ::execl("/usr/bin/python3", "python3", script.c_str(), "--serve", size.c_str(), nullptr);
+      ::_exit(127);
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    in_ = ::fdopen(to_child[1], "w");
+    out_ = ::fdopen(from_child[0], "r");
+    const std::string hello = read_line();
+    HARVEST_REQUIRE(hello == "ready", Runtime, "h5py reference (", script.string(),
+                    ") did not start: '", hello, "'");
+  }
+  ~H5pyReference() {
+    if (in_) std::fclose(in_);
+    if (out_) std::fclose(out_);
+    int status = 0;
+    if (pid_ > 0) ::waitpid(pid_, &status, 0);
+  }
+  H5pyReference(const H5pyReference&) = delete;
+  H5pyReference& operator=(const H5pyReference&) = delete;
+
+  // Seconds one h5py write of every tensor to `file` (then fsync) took.
+  double write(const fs::path& file) {
+    std::fprintf(in_, "h5py %s\n", file.c_str());
+    std::fflush(in_);
+    const std::string line = read_line();
+    try {
+      return std::stod(line);
+    } catch (const std::exception&) {
+      fail(ErrorKind::Runtime, "h5py reference: unexpected answer '", line, "'");
+    }
+  }
+
+ private:
+  std::string read_line() {
+    char buf[256];
+    if (!std::fgets(buf, sizeof buf, out_)) return "";
+    std::string line(buf);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    return line;
+  }
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
+};
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
@@ -125,6 +185,13 @@ nlohmann::json run_checkpoint_bench(const CheckpointBenchOptions& options) {
   write.compression = checkpoint::parse_compression(options.compression);
 
   const FakeModel model = make_model(options.size_mb);
+  std::unique_ptr<H5pyReference> h5py;
+  if (options.h5py)
+    h5py = std::make_unique<H5pyReference>(
+        options.reference_script.empty()
+            ? fs::path(HARVEST_SOURCE_DIR) / "bench/reference/checkpoint_h5py.py"
+            : options.reference_script,
+        options.size_mb);
   // Savers as a training run has them: long-lived, so from the second save on the snapshot copy
   // lands in the previous save's (recycled) buffers. The first save of each is a warm-up whose
   // blocking time is reported separately (cold: fresh memory).
@@ -148,6 +215,7 @@ nlohmann::json run_checkpoint_bench(const CheckpointBenchOptions& options) {
   }
   const double gb = static_cast<double>(model.bytes) / 1e9;
   std::vector<double> raw_s, save_s, ratio, load_s, sync_block_s, async_block_s, async_total_s;
+  std::vector<double> h5py_s, h5py_ratio;
   for (int64_t rep = 0; rep < options.reps; ++rep) {
     // Interleaved, and the raw write and the save swap order every repetition (ABBA) so that
     // drift in the disk's state (writeback, other tenants) does not favour either.
@@ -155,18 +223,24 @@ nlohmann::json run_checkpoint_bench(const CheckpointBenchOptions& options) {
     const fs::path file = dir / "bench.h5";
     Snapshot s = snapshot_of(model, rep);
     s.copy_pending();
-    for (int turn = 0; turn < 2; ++turn) {
+    // Order rotates every repetition: raw, save, h5py / save, h5py, raw / h5py, raw, save ...
+    const int turns = h5py ? 3 : 2;
+    for (int turn = 0; turn < turns; ++turn) {
       settle();
-      if ((turn == 0) == (rep % 2 == 0)) {
+      const int what = static_cast<int>((turn + rep) % turns);
+      if (what == 0) {
         raw_s.push_back(raw_write(model, raw_file));
         fs::remove(raw_file);
-      } else {
+      } else if (what == 1) {
         const Stopwatch watch;
         checkpoint::write_checkpoint_file(s, file, write);
         save_s.push_back(watch.seconds());
+      } else {
+        h5py_s.push_back(h5py->write(dir / "h5py.h5"));
       }
     }
     ratio.push_back(raw_s.back() / save_s.back());
+    if (h5py) h5py_ratio.push_back(raw_s.back() / h5py_s.back());
     evict(file);
     {
       const Stopwatch watch;
@@ -192,17 +266,18 @@ nlohmann::json run_checkpoint_bench(const CheckpointBenchOptions& options) {
     }
     std::fprintf(
         stderr,
-        "rep %lld: raw write %.3f s (%.2f GB/s), save %.3f s (%.2f GB/s), load %.3f s (%.2f GB/s), "
-        "sync save blocks %.3f s, async save blocks %.3f s (done after %.3f s)\n",
+        "rep %lld: raw write %.3f s (%.2f GB/s), save %.3f s (%.2f GB/s), %sload %.3f s "
+        "(%.2f GB/s), sync save blocks %.3f s, async save blocks %.3f s (done after %.3f s)\n",
         static_cast<long long>(rep), raw_s.back(), gb / raw_s.back(), save_s.back(),
-        gb / save_s.back(), load_s.back(), gb / load_s.back(), sync_block_s.back(),
-        async_block_s.back(), async_total_s.back());
+        gb / save_s.back(),
+        h5py ? ("h5py " + std::to_string(h5py_s.back()) + " s, ").c_str() : "", load_s.back(),
+        gb / load_s.back(), sync_block_s.back(), async_block_s.back(), async_total_s.back());
   }
   fs::remove_all(dir);
 
   const double raw = median(raw_s), save = median(save_s), load = median(load_s);
   const double sync_block = median(sync_block_s), async_block = median(async_block_s);
-  return nlohmann::json{{"bench", "checkpoint"},
+  nlohmann::json out{{"bench", "checkpoint"},
                         {"size_mb", options.size_mb},
                         {"bytes", model.bytes},
                         {"tensors", model.tensors.size()},
@@ -211,6 +286,8 @@ nlohmann::json run_checkpoint_bench(const CheckpointBenchOptions& options) {
                         {"raw_write_gbps", gb / raw},
                         {"save_gbps", gb / save},
                         {"save_vs_raw", median(ratio)},  // median of per-repetition ratios
+                        {"save_vs_raw_best", *std::min_element(raw_s.begin(), raw_s.end()) /
+                                                 *std::min_element(save_s.begin(), save_s.end())},
                         {"load_gbps", gb / load},
                         // Fastest repetition of each: on a shared disk whose speed swings
                         // several-fold between runs, the best case is the steadier comparison.
@@ -221,6 +298,12 @@ nlohmann::json run_checkpoint_bench(const CheckpointBenchOptions& options) {
                         {"async_total_s", median(async_total_s)},
                         {"async_block_cold_s", async_block_cold},
                         {"async_block_ratio", async_block / sync_block}};
+  if (h5py) {
+    out["h5py_gbps"] = gb / median(h5py_s);
+    out["h5py_vs_raw"] = median(h5py_ratio);
+    out["save_vs_h5py"] = median(h5py_s) / save;
+  }
+  return out;
 }
 
 }  // namespace harvest::bench

@@ -4,6 +4,9 @@ written as a raw sequential file, with plain h5py, and with torch.save, each fsy
 medians. Run with Debian's /usr/bin/python3 (h5py, numpy, torch).
 
 usage: checkpoint_h5py.py [SIZE_MB [REPS [DIR]]]   (last line: JSON)
+       checkpoint_h5py.py --serve SIZE_MB   (for `harvest bench checkpoint --h5py`: builds the
+           tensors once, then for each stdin line "h5py PATH" or "torch_save PATH" writes that
+           file, fsync'd, and prints the seconds it took on a line of its own)
 """
 import json
 import os
@@ -67,7 +70,20 @@ def torch_save(ts, path):
     return time.perf_counter() - t
 
 
+def serve(size_mb):
+    ts, _ = tensors(size_mb)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        kind, path = line.strip().split(" ", 1)
+        seconds = {"h5py": h5, "torch_save": torch_save, "raw": raw}[kind](ts, path)
+        os.remove(path)
+        print(f"{seconds:.6f}", flush=True)
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]))
+        return
     size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 256
     reps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     folder = tempfile.mkdtemp(prefix="harvest-bench-ref-", dir=sys.argv[3] if len(sys.argv) > 3 else None)
