@@ -172,3 +172,17 @@ TEST_CASE("harvest train: loader processes and in-process decoding train identic
   REQUIRE(in_process.size() == 3u);
   CHECK(with_loaders == in_process);
 }
+
+TEST_CASE("a loader binary that cannot start is reported after data.loader_max_restarts",
+          "[worker][loader]") {
+  test::LoaderFixture data(12);
+  LoaderSourceOptions missing;
+  missing.exe = data.dir.file("no-such-harvest");
+  const Config config = data.config({"data.loader_max_restarts=2"});
+  LoaderSource remote(config, 0, 1, {}, missing);
+  CHECK_THROWS_WITH(remote.next(), Catch::Contains("loader 0 (pid ") &&
+                                       Catch::Contains("could not be started") &&
+                                       Catch::Contains("no-such-harvest") &&
+                                       Catch::Contains("restarted 2 times in a row"));
+  CHECK(remote.restarts() == 3);
+}
