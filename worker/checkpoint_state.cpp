@@ -1,5 +1,8 @@
 #include "worker/checkpoint_state.hpp"
 
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+
 #include <nlohmann/json.hpp>
 
 #include <set>
@@ -151,6 +154,10 @@ ck::Snapshot capture_training_state(VideoTextModelImpl& model, torch::optim::Ada
   }
 
   add_blob(snap, "rng/torch_cpu", at::detail::getDefaultCPUGenerator().get_state());
+  // Each visible device's default generator (dropout and other random kernels on the GPU).
+  for (int64_t d = 0; d < static_cast<int64_t>(torch::cuda::device_count()); ++d)
+    add_blob(snap, "rng/cuda/" + std::to_string(d),
+             at::globalContext().defaultGenerator(at::Device(at::kCUDA, d)).get_state());
   add_blob(snap, "rng/patch_dropper", model.dropper().state());
   add_blob(snap, "rng/text_masker", model.masker().state());
   snap.add_blob("data/sampler", sampler_state);
@@ -198,6 +205,19 @@ std::pair<TrainProgress, std::string> restore_training_state(const std::filesyst
   cpu.set_state(blob_tensor(blob("rng/torch_cpu")));
   model.dropper().set_state(blob_tensor(blob("rng/patch_dropper")));
   model.masker().set_state(blob_tensor(blob("rng/text_masker")));
+  const int64_t devices = static_cast<int64_t>(torch::cuda::device_count());
+  for (int64_t d = 0;; ++d) {
+    const std::string name = "rng/cuda/" + std::to_string(d);
+    if (!reader.find(name)) break;
+    if (d >= devices) {
+      spdlog::warn("{}: holds the RNG state of CUDA device {} but this process sees {} device(s): "
+                   "not restored, so GPU randomness will differ from the saved run",
+                   file, d, devices);
+      break;
+    }
+    at::Generator gen = at::globalContext().defaultGenerator(at::Device(at::kCUDA, d));
+    gen.set_state(blob_tensor(blob(name)));
+  }
   const auto p = nlohmann::json::parse(blob("train/progress"));
   TrainProgress progress{p.at("step"), p.at("epoch"), p.at("skipped_steps"), p.at("clips_seen")};
   return {progress, blob("data/sampler")};

@@ -5,6 +5,7 @@
 //   optimizer/<param path>/exp_avg_sq AdamW second moment
 //   optimizer/<param path>/step       AdamW step count (int64 scalar)
 //   rng/torch_cpu, rng/patch_dropper, rng/text_masker   generator states (uint8)
+//   rng/cuda/<device>                 each visible CUDA device's default generator (GPU runs)
 //   data/sampler                      the batch source's position (JSON text, uint8)
 //   train/progress                    JSON: step, epoch, skipped steps, clips seen
 // The schedule is a pure function of the step, so the step restores it.
