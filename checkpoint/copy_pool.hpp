@@ -40,8 +40,8 @@ class CopyPool {
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   std::vector<CopyTask> pieces_;
-  std::size_t next_ = 0;       // next piece to take (under mutex_)
-  int busy_helpers_ = 0;       // helpers still working on this run
+  std::size_t next_ = 0;  // next piece to take (under mutex_)
+  int busy_helpers_ = 0;  // helpers still working on this run
   unsigned long generation_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

@@ -269,35 +269,35 @@ nlohmann::json run_checkpoint_bench(const CheckpointBenchOptions& options) {
         "rep %lld: raw write %.3f s (%.2f GB/s), save %.3f s (%.2f GB/s), %sload %.3f s "
         "(%.2f GB/s), sync save blocks %.3f s, async save blocks %.3f s (done after %.3f s)\n",
         static_cast<long long>(rep), raw_s.back(), gb / raw_s.back(), save_s.back(),
-        gb / save_s.back(),
-        h5py ? ("h5py " + std::to_string(h5py_s.back()) + " s, ").c_str() : "", load_s.back(),
-        gb / load_s.back(), sync_block_s.back(), async_block_s.back(), async_total_s.back());
+        gb / save_s.back(), h5py ? ("h5py " + std::to_string(h5py_s.back()) + " s, ").c_str() : "",
+        load_s.back(), gb / load_s.back(), sync_block_s.back(), async_block_s.back(),
+        async_total_s.back());
   }
   fs::remove_all(dir);
 
   const double raw = median(raw_s), save = median(save_s), load = median(load_s);
   const double sync_block = median(sync_block_s), async_block = median(async_block_s);
   nlohmann::json out{{"bench", "checkpoint"},
-                        {"size_mb", options.size_mb},
-                        {"bytes", model.bytes},
-                        {"tensors", model.tensors.size()},
-                        {"reps", options.reps},
-                        {"compression", options.compression},
-                        {"raw_write_gbps", gb / raw},
-                        {"save_gbps", gb / save},
-                        {"save_vs_raw", median(ratio)},  // median of per-repetition ratios
-                        {"save_vs_raw_best", *std::min_element(raw_s.begin(), raw_s.end()) /
-                                                 *std::min_element(save_s.begin(), save_s.end())},
-                        {"load_gbps", gb / load},
-                        // Fastest repetition of each: on a shared disk whose speed swings
-                        // several-fold between runs, the best case is the steadier comparison.
-                        {"raw_write_best_gbps", gb / *std::min_element(raw_s.begin(), raw_s.end())},
-                        {"save_best_gbps", gb / *std::min_element(save_s.begin(), save_s.end())},
-                        {"sync_save_s", sync_block},
-                        {"async_block_s", async_block},
-                        {"async_total_s", median(async_total_s)},
-                        {"async_block_cold_s", async_block_cold},
-                        {"async_block_ratio", async_block / sync_block}};
+                     {"size_mb", options.size_mb},
+                     {"bytes", model.bytes},
+                     {"tensors", model.tensors.size()},
+                     {"reps", options.reps},
+                     {"compression", options.compression},
+                     {"raw_write_gbps", gb / raw},
+                     {"save_gbps", gb / save},
+                     {"save_vs_raw", median(ratio)},  // median of per-repetition ratios
+                     {"save_vs_raw_best", *std::min_element(raw_s.begin(), raw_s.end()) /
+                                              *std::min_element(save_s.begin(), save_s.end())},
+                     {"load_gbps", gb / load},
+                     // Fastest repetition of each: on a shared disk whose speed swings
+                     // several-fold between runs, the best case is the steadier comparison.
+                     {"raw_write_best_gbps", gb / *std::min_element(raw_s.begin(), raw_s.end())},
+                     {"save_best_gbps", gb / *std::min_element(save_s.begin(), save_s.end())},
+                     {"sync_save_s", sync_block},
+                     {"async_block_s", async_block},
+                     {"async_total_s", median(async_total_s)},
+                     {"async_block_cold_s", async_block_cold},
+                     {"async_block_ratio", async_block / sync_block}};
   if (h5py) {
     out["h5py_gbps"] = gb / median(h5py_s);
     out["h5py_vs_raw"] = median(h5py_ratio);
