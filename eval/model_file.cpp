@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "checkpoint/commit.hpp"
 #include "checkpoint/reader.hpp"
 #include "checkpoint/writer.hpp"
 #include "core/error.hpp"
@@ -92,7 +93,28 @@ void write_model_file(VideoTextModelImpl& model, const std::string& vocab_file, 
   ck::write_checkpoint_file(snap, out);
 }
 
-LoadedModel load_model_file(const std::filesystem::path& file, const std::optional<std::string>& vocab_override) {
+std::filesystem::path resolve_model_path(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  HARVEST_REQUIRE(fs::exists(path, ec), Usage, path.string(), ": no such checkpoint file or directory");
+  if (!fs::is_directory(path, ec)) return path;
+  if (fs::exists(path / "latest", ec)) {
+    const auto resolved = ck::resolve_latest(path, ck::VerifyLevel::Sizes);
+    HARVEST_REQUIRE(resolved && !resolved->parts.empty(), Usage, path.string(),
+                    ": no committed checkpoint verifies in this directory");
+    return resolved->parts.front();
+  }
+  for (const auto& entry : fs::directory_iterator(path, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("part-00000-of-", 0) == 0 && entry.path().extension() == ".h5") return entry.path();
+  }
+  fail(ErrorKind::Usage, path.string(),
+       ": a directory that is neither a checkpoint directory (with 'latest') nor a checkpoint folder (with "
+       "part-00000-of-N.h5)");
+}
+
+LoadedModel load_model_file(const std::filesystem::path& path, const std::optional<std::string>& vocab_override) {
+  const std::filesystem::path file = resolve_model_path(path);
   const std::string origin = file.string();
   LoadedModel loaded;
   std::optional<ModelConfig> model_config;

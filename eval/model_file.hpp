@@ -36,8 +36,14 @@ struct LoadedModel {
   std::optional<Config> config;  // the file's resolved config, when it has one
 };
 
-// Builds the model a checkpoint describes and loads its weights (eval mode, CPU). The vocabulary
+// The file holding a checkpoint's weights: `path` itself when it is a file; rank 0's part of the
+// newest committed checkpoint that verifies when it is a checkpoint directory (with `latest`);
+// rank 0's part when it is one checkpoint's folder (step-...). Throws Usage naming the path.
+std::filesystem::path resolve_model_path(const std::filesystem::path& path);
+
+// Builds the model a checkpoint (any form resolve_model_path() takes) describes and loads its
+// weights (eval mode, CPU). The vocabulary
 // is `vocab_override` when given, else the file's. Throws naming the file and what is wrong.
-LoadedModel load_model_file(const std::filesystem::path& file, const std::optional<std::string>& vocab_override = {});
+LoadedModel load_model_file(const std::filesystem::path& path, const std::optional<std::string>& vocab_override = {});
 
 }  // namespace harvest::eval

@@ -34,6 +34,15 @@ TEST_CASE("harvest train: synthetic data, learned vocab, checkpoints, resume", "
   REQUIRE(resumed.exit_code == 0);
   CHECK_THAT(resumed.output, Catch::Contains("\"first_step\":4") && Catch::Contains("\"steps\":6"));
 
+  // `embed` takes the checkpoint directory (newest committed), a step folder or a part file.
+  const auto embedded = run(exe + " embed --checkpoint " + d + "/run/checkpoints --text \"a red square\" --json");
+  INFO(embedded.output);
+  CHECK(embedded.exit_code == 0);
+  CHECK_THAT(embedded.output, Catch::Contains("\"text\":[["));
+  const auto not_checkpoint = run(exe + " embed --checkpoint " + d + "/data --text x --json");
+  CHECK(not_checkpoint.exit_code == 2);
+  CHECK_THAT(not_checkpoint.output, Catch::Contains(d + "/data"));
+
   const auto no_vocab = run(exe + " train --set data.train_manifest=" + d + "/data/train.jsonl");
   CHECK(no_vocab.exit_code == 2);
   CHECK_THAT(no_vocab.output, Catch::Contains("model.vocab: required"));
