@@ -6,9 +6,13 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <string>
+#include <type_traits>
+#include <utility>
 
 #define HARVEST_TORCH_AT_LEAST(major, minor) \
-  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+  (TORCH_VERSION_MAJOR > (major) ||          \
+   (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
 namespace harvest::compat {
 
@@ -66,6 +70,19 @@ inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::
   if (mask.defined()) scores = scores + mask;
   return at::matmul(at::softmax(scores, -1), v);
 #endif
+}
+
+// The key an optimizer's state() map files a parameter under: 1.13 uses the decimal string of
+// its TensorImpl address, 2.x the address itself.
+using OptimizerStateKey =
+    typename std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+
+template <typename Key = OptimizerStateKey>  // a template, so that only the branch taken compiles
+Key optimizer_state_key(const at::Tensor& param) {
+  if constexpr (std::is_same_v<Key, std::string>)
+    return c10::guts::to_string(param.unsafeGetTensorImpl());
+  else
+    return param.unsafeGetTensorImpl();
 }
 
 }  // namespace harvest::compat

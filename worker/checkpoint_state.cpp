@@ -4,10 +4,10 @@
 #include <torch/cuda.h>
 
 #include <nlohmann/json.hpp>
-
 #include <set>
 
 #include "core/error.hpp"
+#include "model/torch_compat.hpp"
 
 namespace harvest {
 
@@ -17,32 +17,53 @@ namespace {
 
 ck::DType to_dtype(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return ck::DType::F32;
-    case at::kDouble: return ck::DType::F64;
-    case at::kHalf: return ck::DType::F16;
-    case at::kBFloat16: return ck::DType::BF16;
-    case at::kLong: return ck::DType::I64;
-    case at::kInt: return ck::DType::I32;
-    case at::kShort: return ck::DType::I16;
-    case at::kChar: return ck::DType::I8;
-    case at::kByte: return ck::DType::U8;
-    case at::kBool: return ck::DType::Bool;
-    default: fail(ErrorKind::Internal, "checkpoint: no dtype for ", t);
+    case at::kFloat:
+      return ck::DType::F32;
+    case at::kDouble:
+      return ck::DType::F64;
+    case at::kHalf:
+      return ck::DType::F16;
+    case at::kBFloat16:
+      return ck::DType::BF16;
+    case at::kLong:
+      return ck::DType::I64;
+    case at::kInt:
+      return ck::DType::I32;
+    case at::kShort:
+      return ck::DType::I16;
+    case at::kChar:
+      return ck::DType::I8;
+    case at::kByte:
+      return ck::DType::U8;
+    case at::kBool:
+      return ck::DType::Bool;
+    default:
+      fail(ErrorKind::Internal, "checkpoint: no dtype for ", t);
   }
 }
 
 at::ScalarType to_scalar(ck::DType t) {
   switch (t) {
-    case ck::DType::F32: return at::kFloat;
-    case ck::DType::F64: return at::kDouble;
-    case ck::DType::F16: return at::kHalf;
-    case ck::DType::BF16: return at::kBFloat16;
-    case ck::DType::I64: return at::kLong;
-    case ck::DType::I32: return at::kInt;
-    case ck::DType::I16: return at::kShort;
-    case ck::DType::I8: return at::kChar;
-    case ck::DType::U8: return at::kByte;
-    case ck::DType::Bool: return at::kBool;
+    case ck::DType::F32:
+      return at::kFloat;
+    case ck::DType::F64:
+      return at::kDouble;
+    case ck::DType::F16:
+      return at::kHalf;
+    case ck::DType::BF16:
+      return at::kBFloat16;
+    case ck::DType::I64:
+      return at::kLong;
+    case ck::DType::I32:
+      return at::kInt;
+    case ck::DType::I16:
+      return at::kShort;
+    case ck::DType::I8:
+      return at::kChar;
+    case ck::DType::U8:
+      return at::kByte;
+    case ck::DType::Bool:
+      return at::kBool;
   }
   fail(ErrorKind::Internal, "checkpoint: unknown dtype");
 }
@@ -91,16 +112,20 @@ at::Tensor read_tensor(const ck::CheckpointReader& reader, const std::string& pa
 // Every model tensor by record path (parameters and buffers).
 std::vector<std::pair<std::string, at::Tensor>> model_tensors(VideoTextModelImpl& model) {
   std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& p : model.named_parameters()) out.emplace_back(model_record_path(p.key()), p.value());
-  for (const auto& b : model.named_buffers()) out.emplace_back(model_record_path(b.key()), b.value());
+  for (const auto& p : model.named_parameters())
+    out.emplace_back(model_record_path(p.key()), p.value());
+  for (const auto& b : model.named_buffers())
+    out.emplace_back(model_record_path(b.key()), b.value());
   return out;
 }
 
-std::string state_key(const at::Tensor& param) { return c10::guts::to_string(param.unsafeGetTensorImpl()); }
+compat::OptimizerStateKey state_key(const at::Tensor& param) {
+  return compat::optimizer_state_key(param);
+}
 
 // Collects every mismatch between the model and a checkpoint, then throws them together.
-void check_model_records(const ck::CheckpointReader& reader, VideoTextModelImpl& model, const std::string& file,
-                         bool allow_temporal_resize) {
+void check_model_records(const ck::CheckpointReader& reader, VideoTextModelImpl& model,
+                         const std::string& file, bool allow_temporal_resize) {
   std::vector<std::string> problems;
   std::set<std::string> expected;
   for (const auto& [path, tensor] : model_tensors(model)) {
@@ -119,9 +144,11 @@ void check_model_records(const ck::CheckpointReader& reader, VideoTextModelImpl&
                          shape_text(tensor.sizes().vec()) + " in the model");
   }
   for (const auto& info : reader.records())
-    if (info.path.rfind("model/", 0) == 0 && !expected.count(info.path)) problems.push_back("unexpected " + info.path);
+    if (info.path.rfind("model/", 0) == 0 && !expected.count(info.path))
+      problems.push_back("unexpected " + info.path);
   if (problems.empty()) return;
-  std::string msg = cat(file, ": checkpoint does not fit the model (", problems.size(), " problems):");
+  std::string msg =
+      cat(file, ": checkpoint does not fit the model (", problems.size(), " problems):");
   for (const auto& p : problems) msg += "\n  " + p;
   throw Error(ErrorKind::Runtime, msg);
 }
@@ -176,7 +203,8 @@ std::pair<TrainProgress, std::string> restore_training_state(const std::filesyst
   const ck::CheckpointReader reader(path);
   const std::string file = path.string();
   check_model_records(reader, model, file, /*allow_temporal_resize=*/false);
-  for (const char* blob : {"rng/torch_cpu", "rng/patch_dropper", "rng/text_masker", "data/sampler", "train/progress"})
+  for (const char* blob :
+       {"rng/torch_cpu", "rng/patch_dropper", "rng/text_masker", "data/sampler", "train/progress"})
     HARVEST_REQUIRE(reader.find(blob), Runtime, file, ": not a training checkpoint (no ", blob,
                     "); use model.init to start from weights only");
 
@@ -210,9 +238,10 @@ std::pair<TrainProgress, std::string> restore_training_state(const std::filesyst
     const std::string name = "rng/cuda/" + std::to_string(d);
     if (!reader.find(name)) break;
     if (d >= devices) {
-      spdlog::warn("{}: holds the RNG state of CUDA device {} but this process sees {} device(s): "
-                   "not restored, so GPU randomness will differ from the saved run",
-                   file, d, devices);
+      spdlog::warn(
+          "{}: holds the RNG state of CUDA device {} but this process sees {} device(s): "
+          "not restored, so GPU randomness will differ from the saved run",
+          file, d, devices);
       break;
     }
     at::Generator gen = at::globalContext().defaultGenerator(at::Device(at::kCUDA, d));
@@ -231,9 +260,10 @@ void load_model_weights(const std::filesystem::path& path, VideoTextModelImpl& m
     at::Tensor stored = read_tensor(reader, path).to(tensor.dtype());
     if (stored.sizes() != tensor.sizes()) {
       // Temporal embedding [T_file, W] -> [T_model, W], linear in time.
-      stored = at::upsample_linear1d(stored.t().unsqueeze(0), {tensor.size(0)}, /*align_corners=*/true)
-                   .squeeze(0)
-                   .t();
+      stored =
+          at::upsample_linear1d(stored.t().unsqueeze(0), {tensor.size(0)}, /*align_corners=*/true)
+              .squeeze(0)
+              .t();
     }
     tensor.copy_(stored);
   }

@@ -1,6 +1,7 @@
 #include "worker/optimizer.hpp"
 
 #include "core/error.hpp"
+#include "worker/fused_adamw.hpp"
 
 namespace harvest {
 
@@ -13,8 +14,8 @@ std::vector<at::Tensor> trainable(const std::vector<at::Tensor>& tensors) {
 }
 }  // namespace
 
-OptimizerParts make_adamw(const std::vector<at::Tensor>& all_decay, const std::vector<at::Tensor>& all_no_decay,
-                          const TrainConfig& train) {
+OptimizerParts make_adamw(const std::vector<at::Tensor>& all_decay,
+                          const std::vector<at::Tensor>& all_no_decay, const TrainConfig& train) {
   OptimizerParts parts;
   const auto decay = trainable(all_decay);
   const auto no_decay = trainable(all_no_decay);
@@ -28,7 +29,7 @@ OptimizerParts make_adamw(const std::vector<at::Tensor>& all_decay, const std::v
   auto no_decay_options = std::make_unique<torch::optim::AdamWOptions>(options);
   no_decay_options->weight_decay(0.0);
   groups.emplace_back(no_decay, std::move(no_decay_options));
-  parts.adamw = std::make_unique<torch::optim::AdamW>(groups, options);
+  parts.adamw = std::make_unique<FusedAdamW>(groups, options);
   return parts;
 }
 

@@ -12,7 +12,7 @@
 namespace harvest {
 
 struct OptimizerParts {
-  std::unique_ptr<torch::optim::AdamW> adamw;  // group 0: decay, group 1: no decay
+  std::unique_ptr<torch::optim::AdamW> adamw;  // a FusedAdamW; group 0: decay, group 1: no decay
 };
 
 // AdamW over the trainable (requires_grad) tensors of both groups; which tensor belongs to which

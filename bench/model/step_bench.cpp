@@ -1,24 +1,23 @@
 #include "bench/model/step_bench.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <thread>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
 #include "core/error.hpp"
 #include "core/time.hpp"
 #include "model/video_text_model.hpp"
+#include "worker/optimizer.hpp"
 
 namespace harvest::bench {
 namespace {
@@ -36,14 +35,14 @@ double median(std::vector<double> v) {
 }
 
 nlohmann::json reference_config(const ModelOptions& o) {
-  return {{"vision_width", o.vision.width},   {"vision_layers", o.vision.layers},
-          {"vision_heads", o.vision.heads},   {"patch_size", o.vision.patch_size},
+  return {{"vision_width", o.vision.width},    {"vision_layers", o.vision.layers},
+          {"vision_heads", o.vision.heads},    {"patch_size", o.vision.patch_size},
           {"image_size", o.vision.image_size}, {"frames", o.vision.frames},
-          {"text_width", o.text.width},       {"text_layers", o.text.layers},
-          {"text_heads", o.text.heads},       {"context_length", o.text.context_length},
-          {"vocab_size", o.vocab.size},       {"sot_id", o.vocab.sot_id},
-          {"eot_id", o.vocab.eot_id},         {"embed_dim", o.embed_dim},
-          {"fusion_layers", o.fusion_layers}, {"temperature_init", o.temperature_init}};
+          {"text_width", o.text.width},        {"text_layers", o.text.layers},
+          {"text_heads", o.text.heads},        {"context_length", o.text.context_length},
+          {"vocab_size", o.vocab.size},        {"sot_id", o.vocab.sot_id},
+          {"eot_id", o.vocab.eot_id},          {"embed_dim", o.embed_dim},
+          {"fusion_layers", o.fusion_layers},  {"temperature_init", o.temperature_init}};
 }
 
 // The PyTorch eager reference as a child process in --serve mode: one timed call per request, so
@@ -54,11 +53,15 @@ class ReferenceProcess {
     script_ = opt.reference_script.empty()
                   ? std::string(HARVEST_SOURCE_DIR) + "/bench/reference/step_reference.py"
                   : opt.reference_script;
-    std::vector<std::string> args = {opt.python, script_, "--config", reference_config(model).dump(), "--batch",
-                                     std::to_string(opt.batch), "--threads", std::to_string(threads), "--serve"};
+    std::vector<std::string> args = {opt.python,  script_,
+                                     "--config",  reference_config(model).dump(),
+                                     "--batch",   std::to_string(opt.batch),
+                                     "--threads", std::to_string(threads),
+                                     "--serve"};
     if (opt.freeze_text) args.push_back("--freeze-text");
     int to_child[2], from_child[2];
-    HARVEST_REQUIRE(::pipe(to_child) == 0 && ::pipe(from_child) == 0, Runtime, "bench step: pipe failed");
+    HARVEST_REQUIRE(::pipe(to_child) == 0 && ::pipe(from_child) == 0, Runtime,
+                    "bench step: pipe failed");
     pid_ = ::fork();
     HARVEST_REQUIRE(pid_ >= 0, Runtime, "bench step: fork failed");
     if (pid_ == 0) {
@@ -78,8 +81,8 @@ class ReferenceProcess {
     out_ = ::fdopen(from_child[0], "r");
     spdlog::info("bench step: starting the PyTorch eager reference ({})", script_);
     const std::string first = read_line();
-    HARVEST_REQUIRE(first == "ready", Runtime, "bench step: the reference (", script_, ") said '", first,
-                    "' instead of 'ready' (--no-reference skips it)");
+    HARVEST_REQUIRE(first == "ready", Runtime, "bench step: the reference (", script_, ") said '",
+                    first, "' instead of 'ready' (--no-reference skips it)");
   }
   ~ReferenceProcess() {
     if (in_) {
@@ -100,7 +103,8 @@ class ReferenceProcess {
     try {
       return std::stod(line);
     } catch (const std::exception&) {
-      fail(ErrorKind::Runtime, "bench step: the reference (", script_, ") answered '", line, "' to ", what, " ", drop);
+      fail(ErrorKind::Runtime, "bench step: the reference (", script_, ") answered '", line,
+           "' to ", what, " ", drop);
     }
   }
 
@@ -142,7 +146,9 @@ nlohmann::json run_step_bench(const StepBenchOptions& opt) {
     HARVEST_REQUIRE(d >= 0 && d < 1, Usage, "bench step: --drop ratios must be in [0, 1), got ", d);
   HARVEST_REQUIRE(opt.batch >= 1 && opt.repeats >= 1 && opt.warmup >= 0, Usage,
                   "bench step: --batch and --repeats must be >= 1, --warmup >= 0");
-  const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = opt.threads > 0
+                          ? opt.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
 
   ModelOptions o = preset_options(opt.preset);
@@ -155,51 +161,72 @@ nlohmann::json run_step_bench(const StepBenchOptions& opt) {
   model->train();
   auto single = make_single_worker_collective();
 
+  // The training loop's optimizer (worker/optimizer.cpp), or LibTorch's AdamW with the same groups.
   const ParamGroups groups = model->param_groups();
-  std::vector<torch::optim::OptimizerParamGroup> param_groups;
-  const auto adamw = [](double decay) {
-    return std::make_unique<torch::optim::AdamWOptions>(
-        torch::optim::AdamWOptions(1e-5).betas({0.9, 0.98}).eps(1e-6).weight_decay(decay));
-  };
-  param_groups.emplace_back(groups.decay, adamw(0.2));
-  param_groups.emplace_back(groups.no_decay, adamw(0.0));
-  torch::optim::AdamW optimizer(param_groups, torch::optim::AdamWOptions(1e-5));
+  TrainConfig train;
+  train.lr = 1e-5;
+  train.beta1 = 0.9;
+  train.beta2 = 0.98;
+  train.eps = 1e-6;
+  train.weight_decay = 0.2;
+  std::unique_ptr<torch::optim::AdamW> optimizer_owner =
+      make_adamw(groups.decay, groups.no_decay, train).adamw;
+  if (opt.libtorch_adamw) {
+    std::vector<torch::optim::OptimizerParamGroup> param_groups;
+    for (const auto& group : optimizer_owner->param_groups())
+      param_groups.emplace_back(group.params(), group.options().clone());
+    optimizer_owner =
+        std::make_unique<torch::optim::AdamW>(param_groups, torch::optim::AdamWOptions(train.lr));
+  }
+  torch::optim::AdamW& optimizer = *optimizer_owner;
 
   torch::manual_seed(0);
-  const at::Tensor video = torch::randint(0, 256, {opt.batch, opt.frames, opt.size, opt.size, 3}, torch::kByte);
+  const at::Tensor video =
+      torch::randint(0, 256, {opt.batch, opt.frames, opt.size, opt.size, 3}, torch::kByte);
   const at::Tensor text = random_captions(opt.batch, o);
   const int64_t patches = opt.frames * o.vision.patches_per_frame();
   std::map<double, PatchDropper> droppers;
   for (const double d : opt.drops) droppers.emplace(d, PatchDropper(d, 1));
 
+  double last_update_s = 0;  // the optimizer's share of the last step
   auto step = [&](double drop) {
     StepRandomness r;
     if (drop > 0) r.keep = droppers.at(drop).draw(opt.batch, patches, torch::kCPU);
     r.masked = model->masker()(text);
-    const LossParts parts = model->forward_with(normalize_video(video), text, *single, LossWeights{}, r);
+    const LossParts parts =
+        model->forward_with(normalize_video(video), text, *single, LossWeights{}, r);
     parts.total.backward();
+    Stopwatch update;
     optimizer.step();
     optimizer.zero_grad();
+    last_update_s = update.seconds();
   };
   auto encoder = [&](double drop) {
-    const at::Tensor keep = drop > 0 ? droppers.at(drop).draw(opt.batch, patches, torch::kCPU) : at::Tensor();
+    const at::Tensor keep =
+        drop > 0 ? droppers.at(drop).draw(opt.batch, patches, torch::kCPU) : at::Tensor();
     model->visual->forward(normalize_video(video), keep).embedding.sum().backward();
     model->zero_grad();
   };
 
-  spdlog::info("bench step: preset {} at {} px, {} frames, batch {}, text {}, {} threads, drops {}", opt.preset,
-               opt.size, opt.frames, opt.batch, opt.freeze_text ? "frozen" : "trainable", threads,
-               nlohmann::json(opt.drops).dump());
+  spdlog::info(
+      "bench step: preset {} at {} px, {} frames, batch {}, text {}, {}, {} threads, drops {}",
+      opt.preset, opt.size, opt.frames, opt.batch, opt.freeze_text ? "frozen" : "trainable",
+      opt.libtorch_adamw ? "LibTorch AdamW" : "fused AdamW", threads,
+      nlohmann::json(opt.drops).dump());
   std::unique_ptr<ReferenceProcess> reference;
   if (opt.reference) reference = std::make_unique<ReferenceProcess>(opt, o, threads);
   // A B A B: each C++ call is followed by the same call in PyTorch, so both see the same load.
   std::map<double, std::vector<double>> step_s, encoder_s, ref_step_s, ref_encoder_s;
+  std::vector<double> update_s;
   for (int rep = 0; rep < opt.warmup + opt.repeats; ++rep) {
     const bool timed = rep >= opt.warmup;
     for (const double d : opt.drops) {
       Stopwatch watch;
       step(d);
-      if (timed) step_s[d].push_back(watch.seconds());
+      if (timed) {
+        step_s[d].push_back(watch.seconds());
+        update_s.push_back(last_update_s);
+      }
       if (reference) {
         const double t = reference->time("step", d);
         if (timed) ref_step_s[d].push_back(t);
@@ -233,9 +260,12 @@ nlohmann::json run_step_bench(const StepBenchOptions& opt) {
       const double ref_step = median(ref_step_s[d]), ref_encoder = median(ref_encoder_s[d]);
       out["reference_median_step_s"][key(d)] = ref_step;
       out["reference_encoder_median_s"][key(d)] = ref_encoder;
-      out["step_ratio_vs_reference"][key(d)] = out["median_step_s"][key(d)].get<double>() / ref_step;
-      out["encoder_ratio_vs_reference"][key(d)] = out["encoder_median_s"][key(d)].get<double>() / ref_encoder;
-      out["reference_encoder_ratio_vs_first_drop"][key(d)] = ref_encoder / median(ref_encoder_s[opt.drops.front()]);
+      out["step_ratio_vs_reference"][key(d)] =
+          out["median_step_s"][key(d)].get<double>() / ref_step;
+      out["encoder_ratio_vs_reference"][key(d)] =
+          out["encoder_median_s"][key(d)].get<double>() / ref_encoder;
+      out["reference_encoder_ratio_vs_first_drop"][key(d)] =
+          ref_encoder / median(ref_encoder_s[opt.drops.front()]);
     }
     out["reference_interleaved"] = true;
   }
@@ -244,6 +274,8 @@ nlohmann::json run_step_bench(const StepBenchOptions& opt) {
   out["frames"] = opt.frames;
   out["batch"] = opt.batch;
   out["freeze_text"] = opt.freeze_text;
+  out["optimizer"] = opt.libtorch_adamw ? "libtorch-adamw" : "fused-adamw";
+  out["optimizer_median_s"] = median(update_s);  // AdamW step + zero_grad, any drop ratio
   out["threads"] = threads;
   out["repeats"] = opt.repeats;
   out["device"] = "cpu";

@@ -17,6 +17,7 @@ struct StepBenchOptions {
   int64_t batch = 4;
   std::vector<double> drops = {0.0, 0.5, 0.75, 0.9};
   bool freeze_text = false;
+  bool libtorch_adamw = false;  // LibTorch's torch::optim::AdamW instead of harvest's FusedAdamW
   int repeats = 5;
   int warmup = 1;
   int threads = 0;  // LibTorch intra-op threads; 0: one per core
