@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   cli::add_vocab_command(app);
   cli::add_ckpt_commands(app);
   cli::add_clip_commands(app);
+  cli::add_eval_commands(app);
 
   try {
     app.parse(argc, argv);

@@ -7,8 +7,8 @@
 namespace harvest::eval {
 
 at::Tensor resize_center_crop(const at::Tensor& frames, int64_t size) {
-  HARVEST_REQUIRE(frames.dim() == 4 && frames.size(3) == 3 && frames.scalar_type() == at::kByte, Usage,
-                  "resize_center_crop: expects uint8 [T, H, W, 3], got ", frames.sizes());
+  HARVEST_REQUIRE(frames.dim() == 4 && frames.size(3) == 3 && frames.scalar_type() == at::kByte,
+                  Usage, "resize_center_crop: expects uint8 [T, H, W, 3], got ", frames.sizes());
   const int64_t h = frames.size(1), w = frames.size(2);
   HARVEST_REQUIRE(h > 0 && w > 0, Usage, "resize_center_crop: empty picture");
   const int64_t shorter = std::min(h, w), longer = std::max(h, w);
@@ -63,14 +63,25 @@ at::Tensor Embedder::texts(const std::vector<std::string>& texts) {
   const int64_t embed = model_.options.embed_dim;
   if (texts.empty()) return at::empty({0, embed});
   const int64_t context = model_.options.text.context_length;
-  at::Tensor ids = at::zeros({static_cast<int64_t>(texts.size()), context}, at::kLong);
-  for (size_t i = 0; i < texts.size(); ++i) {
-    const std::vector<int32_t> row = model_.tokenizer->encode(texts[i], static_cast<size_t>(context));
-    for (size_t j = 0; j < row.size(); ++j) ids[static_cast<int64_t>(i)][static_cast<int64_t>(j)] = row[j];
-  }
+  const int64_t total = static_cast<int64_t>(texts.size());
+  constexpr int64_t kBatch = 256;  // bounds activation memory for long caption lists
+  std::vector<at::Tensor> out;
   torch::NoGradGuard no_grad;
-  return torch::nn::functional::normalize(model_.model->text->forward(ids).embedding,
-                                          torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  for (int64_t begin = 0; begin < total; begin += kBatch) {
+    const int64_t count = std::min(kBatch, total - begin);
+    at::Tensor ids = at::zeros({count, context}, at::kLong);
+    int64_t* row_ids = ids.data_ptr<int64_t>();
+    for (int64_t i = 0; i < count; ++i) {
+      const std::vector<int32_t> row = model_.tokenizer->encode(
+          texts[static_cast<size_t>(begin + i)], static_cast<size_t>(context));
+      for (size_t j = 0; j < row.size(); ++j)
+        row_ids[i * context + static_cast<int64_t>(j)] = row[j];
+    }
+    out.push_back(
+        torch::nn::functional::normalize(model_.model->text->forward(ids).embedding,
+                                         torch::nn::functional::NormalizeFuncOptions().dim(-1)));
+  }
+  return at::cat(out);
 }
 
 at::Tensor Embedder::clips(const at::Tensor& video) {
@@ -87,8 +98,9 @@ at::Tensor Embedder::image(const std::string& path) {
 }
 
 at::Tensor Embedder::video(const std::string& path) {
-  const at::Tensor frames = resize_center_crop(read_media_frames(path, options_.frames, options_.decode_threads),
-                                               model_.options.vision.image_size);
+  const at::Tensor frames =
+      resize_center_crop(read_media_frames(path, options_.frames, options_.decode_threads),
+                         model_.options.vision.image_size);
   return clips(frames.unsqueeze(0));
 }
 

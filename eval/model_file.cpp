@@ -117,9 +117,11 @@ LoadedModel load_model_file(const std::filesystem::path& path, const std::option
   const std::filesystem::path file = resolve_model_path(path);
   const std::string origin = file.string();
   LoadedModel loaded;
+  loaded.file = file;
   std::optional<ModelConfig> model_config;
   {
     const ck::CheckpointReader reader(file);
+    loaded.step = reader.meta().step;
     if (reader.find("architecture")) {
       const ck::HostBuffer b = reader.read("architecture");
       loaded.options = parse_architecture(std::string(reinterpret_cast<const char*>(b.data()), b.size()), origin,

@@ -34,6 +34,8 @@ struct LoadedModel {
   std::optional<tokenizer::Tokenizer> tokenizer;
   std::string vocab_file;
   std::optional<Config> config;  // the file's resolved config, when it has one
+  std::filesystem::path file;    // the file the weights came from (resolve_model_path())
+  int64_t step = 0;              // the checkpoint's training step (0 for an imported model)
 };
 
 // The file holding a checkpoint's weights: `path` itself when it is a file; rank 0's part of the

@@ -1,0 +1,212 @@
+// harvest eval: one checkpoint, one zero-shot task; the protocol and metrics as a readable block,
+// then (with --json) the whole record as the last line.
+// harvest sweep RUN_DIR: every committed checkpoint of a run not yet evaluated; results.csv,
+// results.json and one SVG chart per metric. Defaults come from the run's [eval] config section.
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "eval/evaluate.hpp"
+#include "eval/sweep.hpp"
+
+namespace harvest::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Flags eval and sweep share.
+struct TaskArgs {
+  std::string root;
+  int64_t frames = 0;
+  int64_t size = 0;
+  int64_t batch_size = 0;  // 0: [eval] batch_size of the run, else 32
+  int threads = 0;
+  std::string captions = "all";
+  bool dsl = false;
+  double dsl_scale = 100.0;
+  std::string labels, templates;
+  std::string vocab;
+  double wise_ft_alpha = -1;  // < 0: not given
+  std::string base_checkpoint;
+  bool no_progress = false;
+
+  void add_to(CLI::App& cmd) {
+    cmd.add_option("--root", root, "Folder video paths are relative to (default: the manifest's)");
+    cmd.add_option("--frames", frames, "Frames per video; 0: the model's");
+    cmd.add_option("--size", size, "Input size; 0: the model's (the only one it takes)");
+    cmd.add_option("--batch-size", batch_size,
+                   "Clips per forward pass (default 32, or the run's eval.batch_size)");
+    cmd.add_option("--threads", threads, "Decode and LibTorch threads; 0: one per core")
+        ->capture_default_str();
+    cmd.add_option("--captions", captions,
+                   "Retrieval: all (every caption a query) or first (one per video)")
+        ->capture_default_str();
+    cmd.add_flag("--dsl", dsl, "Retrieval: also report dual-softmax re-scoring");
+    cmd.add_option("--dsl-scale", dsl_scale, "Inverse temperature of the dual softmax")
+        ->capture_default_str();
+    cmd.add_option("--labels", labels,
+                   "Classification: class names, one a line (default: the manifest's labels)");
+    cmd.add_option("--templates", templates,
+                   "Classification: prompt templates, one a line with {} (default: {})");
+    cmd.add_option("--vocab", vocab, "Vocabulary (default: the one the checkpoint names)");
+    cmd.add_option("--wise-ft-alpha", wise_ft_alpha,
+                   "WiSE-FT: weight of --base-checkpoint in the weight average (temporal embedding "
+                   "kept); 0: off");
+    cmd.add_option("--base-checkpoint", base_checkpoint, "WiSE-FT base model (the imported CLIP)");
+    cmd.add_flag("--no-progress", no_progress, "No progress bar or ETA lines");
+  }
+
+  int resolved_threads() const {
+    return threads > 0 ? threads
+                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+
+  eval::EvalOptions options(eval::Task task, const std::string& manifest) const {
+    eval::EvalOptions o;
+    o.task = task;
+    o.manifest = manifest;
+    o.root = root;
+    o.frames = frames;
+    o.size = size;
+    o.batch_size = batch_size > 0 ? batch_size : 32;
+    o.threads = resolved_threads();
+    o.captions = eval::parse_caption_use(captions, "--captions");
+    o.dsl = dsl;
+    o.dsl_scale = dsl_scale;
+    if (task == eval::Task::Classification) {
+      o.classes_file = labels;
+      o.templates_file = templates;
+    }
+    o.progress = !no_progress;
+    return o;
+  }
+
+  eval::ModelSpec model(const std::string& checkpoint) const {
+    HARVEST_REQUIRE(wise_ft_alpha <= 1.0, Usage, "--wise-ft-alpha ", wise_ft_alpha,
+                    ": must be in [0, 1]");
+    HARVEST_REQUIRE(base_checkpoint.empty() || wise_ft_alpha > 0, Usage,
+                    "--base-checkpoint is only used with --wise-ft-alpha > 0");
+    return eval::ModelSpec{checkpoint, vocab, std::max(0.0, wise_ft_alpha), base_checkpoint};
+  }
+};
+
+struct EvalArgs {
+  TaskArgs common;
+  std::string checkpoint, task, manifest, save_embeddings;
+  bool json = false;
+};
+
+void run_eval(const EvalArgs& args) {
+  const eval::Task task = eval::parse_task(args.task, "--task");
+  eval::EvalOptions options = args.common.options(task, args.manifest);
+  options.save_embeddings = args.save_embeddings;
+  eval::check_options(options);
+  at::set_num_threads(options.threads);
+  eval::EvalModel model = eval::load_eval_model(args.common.model(args.checkpoint));
+  const nlohmann::ordered_json result = eval::evaluate(model, options);
+  std::cout << eval::format_result(result);
+  if (args.json) std::cout << result.dump() << "\n";
+  std::cout << std::flush;
+}
+
+struct SweepArgs {
+  TaskArgs common;
+  std::string run_dir, checkpoints, out;
+  std::vector<std::string> tasks, manifests;
+};
+
+void run_sweep(SweepArgs args) {
+  // Defaults from the run's [eval] section; flags win.
+  const fs::path config_file = fs::path(args.run_dir) / "config.toml";
+  std::optional<Config> config;
+  if (fs::exists(config_file)) config = load_config(config_file.string(), {});
+  if (config) {
+    const EvalConfig& e = config->eval;
+    if (args.tasks.empty()) args.tasks = e.tasks;
+    if (args.manifests.empty() && !e.manifest.empty()) args.manifests = {e.manifest};
+    if (args.common.frames == 0) args.common.frames = e.frames;
+    if (args.common.batch_size == 0) args.common.batch_size = e.batch_size;
+    if (args.common.wise_ft_alpha < 0 && e.wise_ft_alpha > 0) {
+      args.common.wise_ft_alpha = e.wise_ft_alpha;
+      args.common.base_checkpoint = e.wise_ft_base;
+    }
+    if (args.common.labels.empty()) args.common.labels = e.classes;
+    if (args.common.templates.empty()) args.common.templates = e.templates;
+  }
+  if (args.tasks.empty()) args.tasks = {"retrieval"};
+  HARVEST_REQUIRE(!args.manifests.empty(), Usage,
+                  "sweep: no eval manifest: pass --manifest or set eval.manifest in ",
+                  config_file.string());
+  HARVEST_REQUIRE(args.manifests.size() == 1 || args.manifests.size() == args.tasks.size(), Usage,
+                  "sweep: ", args.manifests.size(), " --manifest for ", args.tasks.size(),
+                  " --task (give one for all tasks, or one per task in the same order)");
+  eval::SweepOptions options;
+  options.run_dir = args.run_dir;
+  options.checkpoint_dir = args.checkpoints;
+  options.out_dir = args.out;
+  options.model = args.common.model("");
+  for (size_t i = 0; i < args.tasks.size(); ++i) {
+    const eval::Task task = eval::parse_task(args.tasks[i], "--task");
+    options.tasks.push_back(
+        args.common.options(task, args.manifests[args.manifests.size() == 1 ? 0 : i]));
+  }
+  at::set_num_threads(args.common.resolved_threads());
+  const eval::SweepSummary s = eval::run_sweep(options);
+
+  std::cout << "harvest sweep: " << s.evaluated.size() << " evaluation(s) run, " << s.already_done
+            << " already done, " << s.failed.size() << " failed\n";
+  for (const std::string& f : s.failed) std::cout << "  failed: " << f << "\n";
+  std::cout << "  " << s.results_json.string() << "\n  " << s.results_csv.string() << "\n  "
+            << s.plots.size() << " plots in " << (s.results_json.parent_path() / "plots").string()
+            << "\n";
+  nlohmann::ordered_json plots = nlohmann::ordered_json::array();
+  for (const auto& p : s.plots) plots.push_back(p.string());
+  std::cout << nlohmann::ordered_json{{"evaluated_steps", s.evaluated},
+                                      {"already_done", s.already_done},
+                                      {"failed", s.failed},
+                                      {"results_json", s.results_json.string()},
+                                      {"results_csv", s.results_csv.string()},
+                                      {"plots", plots}}
+                   .dump()
+            << std::endl;
+  HARVEST_REQUIRE(s.failed.empty(), Runtime, "sweep: ", s.failed.size(),
+                  " evaluation(s) failed (listed above)");
+}
+
+}  // namespace
+
+void add_eval_commands(CLI::App& app) {
+  auto ev = std::make_shared<EvalArgs>();
+  auto* e = app.add_subcommand(
+      "eval", "Zero-shot retrieval, classification or multiple-choice QA of one checkpoint");
+  e->add_option("--checkpoint", ev->checkpoint,
+                "Model file, run checkpoint directory or step folder")
+      ->required();
+  e->add_option("--task", ev->task, "retrieval, classification or mcqa")->required();
+  e->add_option("--manifest", ev->manifest,
+                "Eval manifest (JSONL/CSV; mcqa: JSONL with candidates/answer)")
+      ->required();
+  e->add_option("--save-embeddings", ev->save_embeddings,
+                "Write /video, /text, /text_to_video ... (HDF5)");
+  e->add_flag("--json", ev->json, "Print the whole result as JSON on the last line");
+  ev->common.add_to(*e);
+  e->callback([ev] { run_eval(*ev); });
+
+  auto sw = std::make_shared<SweepArgs>();
+  auto* s =
+      app.add_subcommand("sweep", "Evaluate every committed checkpoint of a run not yet evaluated");
+  s->add_option("run_dir", sw->run_dir, "The run's folder (logging.run_dir)")->required();
+  s->add_option("--task", sw->tasks, "Task (repeatable; default: the run's eval.tasks)");
+  s->add_option("--manifest", sw->manifests,
+                "Eval manifest: one for all tasks or one per --task (default eval.manifest)");
+  s->add_option("--checkpoints", sw->checkpoints,
+                "Checkpoint directory (default RUN_DIR/checkpoints)");
+  s->add_option("--out", sw->out, "Results folder (default RUN_DIR/eval)");
+  sw->common.add_to(*s);
+  s->callback([sw] { run_sweep(*sw); });
+}
+
+}  // namespace harvest::cli

@@ -1,0 +1,275 @@
+#include "eval/sweep.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "checkpoint/commit.hpp"
+#include "checkpoint/durable_file.hpp"
+#include "core/error.hpp"
+#include "core/svg_plot.hpp"
+
+namespace harvest::eval {
+
+namespace fs = std::filesystem;
+namespace ck = harvest::checkpoint;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+std::string absolute_or_empty(const std::string& path) {
+  return path.empty() ? std::string() : fs::weakly_canonical(fs::absolute(path)).string();
+}
+
+// One sweep per output folder at a time: a second one would overwrite the first one's results.
+class FolderLock {
+ public:
+  explicit FolderLock(const fs::path& dir) {
+    const std::string path = (dir / ".sweep.lock").string();
+    fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    HARVEST_REQUIRE(fd_ >= 0, Runtime, path, ": cannot open the sweep lock");
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      fail(ErrorKind::Runtime, dir.string(), ": another sweep is writing results here");
+    }
+  }
+  ~FolderLock() { ::close(fd_); }
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string number(double v) {
+  std::ostringstream out;
+  out.precision(10);
+  out << v;
+  return out.str();
+}
+
+void flatten(const std::string& prefix, const ojson& j,
+             std::vector<std::pair<std::string, double>>& out) {
+  for (const auto& [key, value] : j.items()) {
+    if (key == "queries") continue;  // a count, not a metric
+    const std::string name = prefix.empty() ? key : prefix + "_" + key;
+    if (value.is_object())
+      flatten(name, value, out);
+    else if (value.is_number())
+      out.emplace_back(name, value.get<double>());
+  }
+}
+
+void write_outputs(const ojson& results, const fs::path& out_dir, SweepSummary& summary) {
+  summary.results_json = out_dir / "results.json";
+  ck::write_file_atomically(summary.results_json, results.dump(2) + "\n");
+
+  std::vector<std::string> metrics;  // first-appearance order
+  for (const auto& rec : results["records"])
+    for (const auto& [key, value] : rec["metrics"].items())
+      if (std::find(metrics.begin(), metrics.end(), key) == metrics.end()) metrics.push_back(key);
+  std::vector<ojson> rows(results["records"].begin(), results["records"].end());
+  std::stable_sort(rows.begin(), rows.end(), [](const ojson& a, const ojson& b) {
+    return std::make_tuple(a["label"].get<std::string>(), a["step"].get<int64_t>()) <
+           std::make_tuple(b["label"].get<std::string>(), b["step"].get<int64_t>());
+  });
+  std::string csv = "step,checkpoint,task,label";
+  for (const std::string& m : metrics) csv += "," + m;
+  csv += ",setting\n";
+  for (const ojson& r : rows) {
+    csv += cat(r["step"].get<int64_t>(), ",", csv_field(r["checkpoint"].get<std::string>()), ",",
+               r["task"].get<std::string>(), ",", csv_field(r["label"].get<std::string>()));
+    for (const std::string& m : metrics)
+      csv +=
+          "," + (r["metrics"].contains(m) ? number(r["metrics"][m].get<double>()) : std::string());
+    csv += "," + csv_field(r["setting"].get<std::string>()) + "\n";
+  }
+  summary.results_csv = out_dir / "results.csv";
+  ck::write_file_atomically(summary.results_csv, csv);
+
+  summary.plots.clear();
+  fs::create_directories(out_dir / "plots");
+  for (const std::string& m : metrics) {
+    std::map<std::string, Series> by_label;
+    for (const ojson& r : rows) {
+      if (!r["metrics"].contains(m)) continue;
+      Series& s = by_label[r["label"].get<std::string>()];
+      s.name = r["label"].get<std::string>();
+      s.x.push_back(static_cast<double>(r["step"].get<int64_t>()));
+      s.y.push_back(r["metrics"][m].get<double>());
+    }
+    std::vector<Series> series;
+    for (auto& [label, s] : by_label) series.push_back(std::move(s));
+    ChartOptions chart;
+    chart.title = m + " against step";
+    const bool rank =
+        m.size() > 4 && (m.rfind("medr") == m.size() - 4 || m.rfind("meanr") == m.size() - 5);
+    chart.y_label = rank ? "rank" : "%";
+    const fs::path file = out_dir / "plots" / (m + ".svg");
+    ck::write_file_atomically(file, line_chart_svg(series, chart));
+    summary.plots.push_back(file);
+  }
+}
+
+std::string record_label(const ojson& result) {
+  const ojson& p = result["protocol"];
+  std::string label =
+      cat(result["task"].get<std::string>(), " ", p["dataset"]["split"].get<std::string>(), " ",
+          p["frames"].get<int64_t>(), "f");
+  if (p.contains("captions") && p["captions"]["use"] == "first") label += " 1cap";
+  if (p["wise_ft"]["alpha"].get<double>() > 0)
+    label += cat(" wise", p["wise_ft"]["alpha"].get<double>());
+  return label;
+}
+
+}  // namespace
+
+ojson read_sweep_results(const fs::path& file) {
+  const std::optional<std::string> text = ck::read_small_file(file);
+  if (!text) return ojson{{"records", ojson::array()}};
+  const ojson j = ojson::parse(*text, nullptr, false);
+  HARVEST_REQUIRE(
+      !j.is_discarded() && j.is_object() && j.contains("records") && j["records"].is_array(),
+      Runtime, file.string(), ": not a sweep results file (expected {\"records\": [...]})");
+  for (const auto& r : j["records"])
+    HARVEST_REQUIRE(
+        r.is_object() && r.contains("checkpoint") && r.contains("setting") && r.contains("step") &&
+            r.contains("metrics") && r.contains("label") && r.contains("task"),
+        Runtime, file.string(),
+        ": a record lacks checkpoint/setting/step/metrics/label/task: ", r.dump().substr(0, 200));
+  return j;
+}
+
+std::string sweep_setting_key(const EvalOptions& o, const ModelSpec& model) {
+  ojson key{{"task", task_name(o.task)},
+            {"manifest", absolute_or_empty(o.manifest)},
+            {"root", absolute_or_empty(o.root)},
+            {"frames", o.frames},
+            {"size", o.size}};
+  if (o.task == Task::Retrieval) {
+    key["captions"] = caption_use_name(o.captions);
+    key["dsl"] = o.dsl ? o.dsl_scale : 0.0;
+  }
+  if (o.task == Task::Classification) {
+    key["classes"] = absolute_or_empty(o.classes_file);
+    key["templates"] = absolute_or_empty(o.templates_file);
+  }
+  key["wise_ft_alpha"] = model.wise_ft_alpha;
+  if (model.wise_ft_alpha > 0) key["wise_ft_base"] = absolute_or_empty(model.base_checkpoint);
+  return key.dump();
+}
+
+std::vector<std::pair<std::string, double>> flat_metrics(const ojson& result) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const char* key : {"t2v", "v2t", "dsl", "top1", "top5", "mean_class_top1", "accuracy"}) {
+    if (!result.contains(key)) continue;
+    if (result[key].is_object())
+      flatten(key, result[key], out);
+    else
+      out.emplace_back(key, result[key].get<double>());
+  }
+  return out;
+}
+
+SweepSummary run_sweep(const SweepOptions& options) {
+  HARVEST_REQUIRE(!options.tasks.empty(), Usage, "sweep: no task to run (give --task)");
+  const fs::path ck_dir =
+      options.checkpoint_dir.empty() ? options.run_dir / "checkpoints" : options.checkpoint_dir;
+  HARVEST_REQUIRE(fs::is_directory(ck_dir), Usage, ck_dir.string(),
+                  ": no checkpoint directory (pass the run folder, or --checkpoints DIR)");
+  const fs::path out_dir = options.out_dir.empty() ? options.run_dir / "eval" : options.out_dir;
+  // Bad manifests, class or template files fail now, not after the first checkpoint.
+  for (const EvalOptions& t : options.tasks) {
+    check_options(t);
+    if (t.task == Task::Retrieval) load_retrieval_set(t.manifest, t.root, t.captions);
+    if (t.task == Task::Classification)
+      load_classification_set(t.manifest, t.root, t.classes_file, t.templates_file);
+    if (t.task == Task::Mcqa) load_mcqa_set(t.manifest, t.root);
+  }
+  fs::create_directories(out_dir);
+  const FolderLock lock(out_dir);
+
+  SweepSummary summary;
+  ojson results = read_sweep_results(out_dir / "results.json");
+  std::set<std::pair<std::string, std::string>> done;
+  for (const auto& r : results["records"])
+    done.emplace(r["checkpoint"].get<std::string>(), r["setting"].get<std::string>());
+
+  const std::optional<ck::Manifest> manifest = ck::read_manifest(ck_dir);
+  std::vector<ck::CommittedCheckpoint> committed;
+  if (manifest)
+    committed.assign(manifest->committed.rbegin(), manifest->committed.rend());  // oldest first
+  if (committed.empty())
+    spdlog::warn("sweep: {} holds no committed checkpoint yet", ck_dir.string());
+
+  for (const ck::CommittedCheckpoint& c : committed) {
+    std::vector<const EvalOptions*> pending;
+    for (const EvalOptions& t : options.tasks) {
+      if (done.count({c.name, sweep_setting_key(t, options.model)}))
+        ++summary.already_done;
+      else
+        pending.push_back(&t);
+    }
+    if (pending.empty()) {
+      spdlog::info("sweep: {} already evaluated", c.name);
+      continue;
+    }
+    if (const auto problem = ck::check_committed(ck_dir, c, ck::VerifyLevel::Sizes)) {
+      spdlog::warn("sweep: {} skipped: {}", c.name, *problem);
+      summary.failed.push_back(c.name + ": " + *problem);
+      continue;
+    }
+    ModelSpec spec = options.model;
+    spec.checkpoint = (ck_dir / c.name).string();
+    std::optional<EvalModel> model;
+    try {
+      model.emplace(load_eval_model(spec));
+    } catch (const Error& e) {
+      spdlog::error("sweep: {} not evaluated: {}", c.name, e.what());
+      summary.failed.push_back(c.name + ": " + e.what());
+      continue;
+    }
+    for (const EvalOptions* t : pending) {
+      ojson result;
+      try {
+        result = evaluate(*model, *t);
+      } catch (const Error& e) {
+        spdlog::error("sweep: {} {}: {}", c.name, task_name(t->task), e.what());
+        summary.failed.push_back(cat(c.name, ": ", task_name(t->task), ": ", e.what()));
+        continue;
+      }
+      ojson metrics = ojson::object();
+      for (const auto& [name, value] : flat_metrics(result)) metrics[name] = value;
+      const std::string key = sweep_setting_key(*t, options.model);
+      results["records"].push_back(ojson{{"checkpoint", c.name},
+                                         {"step", c.step},
+                                         {"task", task_name(t->task)},
+                                         {"label", record_label(result)},
+                                         {"setting", key},
+                                         {"metrics", metrics},
+                                         {"result", result}});
+      done.emplace(c.name, key);
+      summary.evaluated.push_back(c.step);
+      write_outputs(results, out_dir,
+                    summary);  // after every result: a killed sweep loses one eval
+      spdlog::info("sweep: {} {} done ({})", c.name, task_name(t->task), record_label(result));
+    }
+  }
+  write_outputs(results, out_dir, summary);
+  return summary;
+}
+
+}  // namespace harvest::eval

@@ -1,0 +1,45 @@
+// Checkpoint sweeps (`harvest sweep RUN_DIR`): every committed checkpoint of a run, evaluated on
+// every requested task once. Resumable: results live in <out>/results.json, rewritten atomically
+// after each (checkpoint, task); a (checkpoint, task, settings) already there is skipped, so a
+// sweep re-run while training goes on evaluates only the new checkpoints. results.csv and one SVG
+// chart per metric against step are regenerated from results.json each time.
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "eval/evaluate.hpp"
+
+namespace harvest::eval {
+
+struct SweepOptions {
+  std::filesystem::path run_dir;
+  std::filesystem::path checkpoint_dir;  // empty: <run_dir>/checkpoints
+  std::filesystem::path out_dir;         // empty: <run_dir>/eval
+  std::vector<EvalOptions> tasks;        // one eval per task per checkpoint
+  ModelSpec model;                       // checkpoint is filled in per checkpoint
+};
+
+struct SweepSummary {
+  std::vector<int64_t> evaluated;   // steps evaluated now (one entry per task)
+  int64_t already_done = 0;         // (checkpoint, task) pairs found in results.json
+  std::vector<std::string> failed;  // "step-...: task: reason"
+  std::filesystem::path results_json, results_csv;
+  std::vector<std::filesystem::path> plots;
+};
+
+// Reads <out>/results.json when present (throws Runtime naming it when it is not a sweep record).
+nlohmann::ordered_json read_sweep_results(const std::filesystem::path& file);
+
+// The settings that make two results comparable (task, manifest, frames, size, captions, scoring,
+// WiSE-FT, classes/templates): a result with the same checkpoint and key is not evaluated again.
+std::string sweep_setting_key(const EvalOptions& options, const ModelSpec& model);
+
+// Flattens a result's metrics: t2v.r1 -> "t2v_r1", dsl.v2t.medr -> "dsl_v2t_medr", top1, accuracy.
+std::vector<std::pair<std::string, double>> flat_metrics(const nlohmann::ordered_json& result);
+
+SweepSummary run_sweep(const SweepOptions& options);
+
+}  // namespace harvest::eval

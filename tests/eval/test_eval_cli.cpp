@@ -1,0 +1,231 @@
+// `harvest eval` and `harvest sweep` end to end: synthetic videos, a tiny model trained for four
+// steps (checkpoints at steps 2 and 4), every task, the protocol in the JSON, the saved
+// embeddings re-scored by an independent reader (h5py + numpy), bad input refused with the file
+// named, and a sweep that a second run finds complete.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/run.hpp"
+#include "tests/tokenizer/support.hpp"
+
+using harvest::test::run;
+using harvest::test::ScratchDir;
+using harvest::test::write_file;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kHarvest = std::string(HARVEST_EXE) + " --log-level warn";
+const std::string kTemplates = HARVEST_SOURCE_DIR "/../shared/labels/kinetics700_templates.txt";
+
+nlohmann::json last_json_line(const std::string& output) {
+  const size_t end = output.find_last_not_of('\n');
+  const size_t begin = output.rfind('\n', end);
+  return nlohmann::json::parse(output.substr(begin == std::string::npos ? 0 : begin + 1, end + 1));
+}
+
+nlohmann::json run_json(const std::string& command) {
+  const auto r = run(command);
+  INFO(command);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  return last_json_line(r.output);
+}
+
+// Multiple-choice questions from a retrieval manifest: each video's first caption among the first
+// captions of the next two videos, the right one at position (i mod 3).
+void write_mcqa_manifest(const std::string& from, const std::string& to) {
+  std::ifstream in(from);
+  std::vector<nlohmann::json> rows;
+  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  REQUIRE(rows.size() >= 3);
+  std::ofstream out(to);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::vector<std::string> c = {rows[(i + 1) % rows.size()]["captions"][0],
+                                  rows[(i + 2) % rows.size()]["captions"][0]};
+    c.insert(c.begin() + static_cast<long>(i % 3), rows[i]["captions"][0].get<std::string>());
+    out << nlohmann::json{{"video", rows[i]["video"]}, {"candidates", c}, {"answer", i % 3}}.dump()
+        << "\n";
+  }
+}
+
+// R@1 and mean rank of text-to-video from the saved embeddings, by h5py and numpy alone, with the
+// pessimistic tie rule.
+std::string recompute_t2v(const std::string& h5) {
+  const std::string script = fs::path(h5).replace_extension(".py").string();
+  write_file(script, R"(import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+video, text, owner = f["video"][()], f["text"][()], f["text_to_video"][()]
+assert video.dtype == np.float32 and text.shape[1] == video.shape[1]
+assert np.allclose(np.linalg.norm(video, axis=1), 1, atol=1e-5)
+sim = text @ video.T
+ranks = []
+for t in range(sim.shape[0]):
+    own = sim[t, owner[t]]
+    others = np.delete(sim[t], owner[t])
+    ranks.append(1 + int((others >= own).sum()))
+ranks = np.array(ranks)
+print("%.6f %.6f %d %d" % (100.0 * (ranks <= 1).mean(), ranks.mean(), video.shape[0], text.shape[0]))
+)");
+  const auto r = run(harvest::test::kPython + " " + script + " " + h5);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  return r.output;
+}
+
+}  // namespace
+
+TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable sweep",
+          "[eval][cli]") {
+  const ScratchDir dir("eval-cli");
+  const std::string d = dir.path().string();
+  REQUIRE(
+      run(kHarvest + " data synth --out " + d + "/data --clips 40 --seed 3 --size 32 --frames 4")
+          .exit_code == 0);
+  REQUIRE(run(kHarvest + " data vocab --manifest " + d + "/data/train.jsonl --size 700 --out " + d +
+              "/vocab.txt.gz")
+              .exit_code == 0);
+  const auto trained = run(
+      kHarvest + " train --set data.train_manifest=" + d +
+      "/data/train.jsonl --set model.vocab=" + d +
+      "/vocab.txt.gz --set model.image_size=32 --set model.frames=4 --set model.context_length=16 "
+      "--set data.batch_size=4 --set checkpoint.every_steps=2 --set train.device=cpu --set "
+      "train.steps=4 "
+      "--set eval.manifest=" +
+      d + "/data/test.jsonl --set logging.run_dir=" + d + "/run");
+  INFO(trained.output);
+  REQUIRE(trained.exit_code == 0);
+  const std::string test = d + "/data/test.jsonl";
+  const std::string eval =
+      kHarvest + " eval --checkpoint " + d + "/run/checkpoints --threads 2 --no-progress ";
+
+  {  // retrieval: metrics, protocol and embeddings an independent reader re-scores
+    const auto r = run(eval + "--task retrieval --manifest " + test + " --dsl --save-embeddings " +
+                       d + "/emb/retrieval.h5 --json");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("harvest eval: retrieval on") && Catch::Contains("R@1") &&
+                             Catch::Contains("dual-softmax") &&
+                             Catch::Contains("ties        pessimistic"));
+    const nlohmann::json j = last_json_line(r.output);
+    for (const char* dir_name : {"t2v", "v2t"}) {
+      for (const char* k : {"r1", "r5", "r10", "medr", "meanr"}) {
+        CHECK(j[dir_name].contains(k));
+        CHECK(j["dsl"][dir_name].contains(k));
+      }
+    }
+    const nlohmann::json& p = j["protocol"];
+    const int64_t videos = p["dataset"]["videos"];
+    CHECK(videos >= 3);
+    CHECK(p["dataset"]["split"] == "test");
+    CHECK(p["captions"]["per_video_max"] == 3);
+    CHECK(p["captions"]["use"] == "all");
+    CHECK(p["dataset"]["texts"] == 3 * videos);
+    CHECK(p["frames"] == 4);
+    CHECK(p["input"]["size"] == 32);
+    CHECK(p["scoring"] == nlohmann::json::array({"cosine", "dual-softmax"}));
+    CHECK(p["wise_ft"]["alpha"] == 0.0);
+    CHECK(p["checkpoint"]["step"] == 4);
+    CHECK_THAT(p["ties"].get<std::string>(), Catch::Contains("pessimistic"));
+    CHECK(j["timing"]["clips_per_s"].get<double>() > 0);
+    // Chance for 3 captions per video: R@1 about 100 / videos; a 4-step model is not far from it.
+    CHECK(j["t2v"]["medr"].get<double>() >= 1.0);
+
+    std::istringstream again(recompute_t2v(d + "/emb/retrieval.h5"));
+    double r1 = 0, meanr = 0;
+    int64_t nv = 0, nt = 0;
+    again >> r1 >> meanr >> nv >> nt;
+    CHECK(nv == videos);
+    CHECK(nt == 3 * videos);
+    CHECK(r1 == Approx(j["t2v"]["r1"].get<double>()).margin(1e-4));
+    CHECK(meanr == Approx(j["t2v"]["meanr"].get<double>()).margin(1e-4));
+
+    const auto first = run_json(eval + "--task retrieval --manifest " + test +
+                                " --captions first --frames 2 --json");
+    CHECK(first["protocol"]["captions"]["use"] == "first");
+    CHECK(first["protocol"]["dataset"]["texts"] == videos);
+    CHECK(first["protocol"]["frames"] == 2);
+    CHECK_FALSE(first.contains("dsl"));
+  }
+
+  {  // classification with a template ensemble and multiple-choice QA
+    write_file(d + "/motions.txt", "up\ndown\nleft\nright\n");
+    const auto c = run_json(eval + "--task classification --manifest " + test + " --labels " + d +
+                            "/motions.txt --templates " + kTemplates + " --json");
+    for (const char* k : {"top1", "top5", "mean_class_top1"}) {
+      CHECK(c[k].get<double>() >= 0.0);
+      CHECK(c[k].get<double>() <= 100.0);
+    }
+    CHECK(c["top5"] == 100.0);  // 4 classes
+    CHECK(c["protocol"]["classes"]["count"] == 4);
+    CHECK(c["protocol"]["classes"]["templates"] == 28);
+
+    write_mcqa_manifest(test, d + "/data/mc.jsonl");
+    const auto m = run_json(eval + "--task mcqa --manifest " + d +
+                            "/data/mc.jsonl --save-embeddings " + d + "/emb/mc.h5 --json");
+    CHECK(m["accuracy"].get<double>() >= 0.0);
+    CHECK(m["protocol"]["candidates"]["per_question"] == 3);
+    CHECK(m["protocol"]["dataset"]["texts"] == 3 * m["questions"].get<int64_t>());
+    CHECK(fs::exists(d + "/emb/mc.h5"));
+
+    // WiSE-FT with the step-2 checkpoint as the base.
+    const auto w =
+        run_json(eval + "--task mcqa --manifest " + d + "/data/mc.jsonl --wise-ft-alpha 0.5 " +
+                 "--base-checkpoint " + d + "/run/checkpoints/step-000000000002 --json");
+    CHECK(w["protocol"]["wise_ft"]["alpha"] == 0.5);
+    CHECK(w["protocol"]["wise_ft"]["base_step"] == 2);
+  }
+
+  {  // bad input is refused naming the flag or the file
+    auto refused = [&](const std::string& args, int code, const std::string& message) {
+      const auto r = run(eval + args);
+      INFO(r.output);
+      CHECK(r.exit_code == code);
+      CHECK_THAT(r.output, Catch::Contains(message));
+    };
+    refused("--task ranking --manifest " + test, 2, "unknown task 'ranking'");
+    refused("--task retrieval --manifest " + test + " --size 64", 2, "takes 32 px input");
+    refused("--task mcqa --manifest " + test, 2, "test.jsonl:1:captions: unknown field");
+    write_file(d + "/few.txt", "up\n");
+    refused("--task classification --manifest " + test + " --labels " + d + "/few.txt", 2,
+            "is not a class of");
+    refused("--task retrieval --manifest " + test + " --wise-ft-alpha 0.5", 2,
+            "needs --base-checkpoint");
+    write_file(d + "/data/missing.jsonl", R"({"video": "videos/none.mp4", "caption": "x"})"
+                                          "\n");
+    refused("--task retrieval --manifest " + d + "/data/missing.jsonl", 1,
+            "none.mp4 (manifest line 1)");
+  }
+
+  {  // sweep: every committed checkpoint once, resumable
+    const std::string sweep = kHarvest + " sweep " + d +
+                              "/run --threads 2 --no-progress --task retrieval --task mcqa " +
+                              "--manifest " + test + " --manifest " + d + "/data/mc.jsonl";
+    const auto first = run_json(sweep);
+    CHECK(first["evaluated_steps"] == nlohmann::json::array({2, 2, 4, 4}));
+    CHECK(first["already_done"] == 0);
+    const auto second = run_json(sweep);
+    CHECK(second["evaluated_steps"].empty());
+    CHECK(second["already_done"] == 4);
+
+    std::ifstream csv(d + "/run/eval/results.csv");
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(csv, line);) lines.push_back(line);
+    REQUIRE(lines.size() == 5);
+    CHECK_THAT(lines[0], Catch::StartsWith("step,checkpoint,task,label,t2v_r1"));
+    CHECK(fs::exists(d + "/run/eval/plots/t2v_r1.svg"));
+    CHECK(fs::exists(d + "/run/eval/plots/accuracy.svg"));
+    std::ifstream results(d + "/run/eval/results.json");
+    const nlohmann::json all = nlohmann::json::parse(results);
+    REQUIRE(all["records"].size() == 4);
+    CHECK(all["records"][0]["result"]["protocol"]["checkpoint"]["step"] ==
+          all["records"][0]["step"]);
+
+    // Defaults from the run's [eval] section (eval.manifest, tasks = ["retrieval"]).
+    const auto defaults =
+        run_json(kHarvest + " sweep " + d + "/run --threads 2 --no-progress --out " + d + "/eval2");
+    CHECK(defaults["evaluated_steps"] == nlohmann::json::array({2, 4}));
+  }
+}
