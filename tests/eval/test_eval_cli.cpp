@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tests/support/run.hpp"
 #include "tests/tokenizer/support.hpp"
@@ -51,28 +52,44 @@ void write_mcqa_manifest(const std::string& from, const std::string& to) {
   }
 }
 
-// R@1 and mean rank of text-to-video from the saved embeddings, by h5py and numpy alone, with the
-// pessimistic tie rule.
-std::string recompute_t2v(const std::string& h5) {
+// The metrics again from saved embeddings, by h5py and numpy alone, with the pessimistic tie rule:
+// retrieval "t2v R@1, t2v mean rank, videos, texts"; classification "top-1, top-5, videos,
+// classes"; mcqa "accuracy, questions".
+std::vector<double> recompute(const std::string& task, const std::string& h5) {
   const std::string script = fs::path(h5).replace_extension(".py").string();
   write_file(script, R"(import sys, h5py, numpy as np
-f = h5py.File(sys.argv[1], "r")
-video, text, owner = f["video"][()], f["text"][()], f["text_to_video"][()]
+task, f = sys.argv[1], h5py.File(sys.argv[2], "r")
+video, text = f["video"][()], f["text"][()]
 assert video.dtype == np.float32 and text.shape[1] == video.shape[1]
 assert np.allclose(np.linalg.norm(video, axis=1), 1, atol=1e-5)
-sim = text @ video.T
-ranks = []
-for t in range(sim.shape[0]):
-    own = sim[t, owner[t]]
-    others = np.delete(sim[t], owner[t])
-    ranks.append(1 + int((others >= own).sum()))
-ranks = np.array(ranks)
-print("%.6f %.6f %d %d" % (100.0 * (ranks <= 1).mean(), ranks.mean(), video.shape[0], text.shape[0]))
+assert np.allclose(np.linalg.norm(text, axis=1), 1, atol=1e-5)
+def rank(row, right):  # 1 + wrong candidates scoring >= the right one
+    return 1 + int((np.delete(row, right) >= row[right]).sum())
+if task == "retrieval":
+    owner = f["text_to_video"][()]
+    sim = text @ video.T
+    ranks = np.array([rank(sim[t], owner[t]) for t in range(len(owner))])
+    out = [100.0 * (ranks <= 1).mean(), ranks.mean(), len(video), len(text)]
+elif task == "classification":
+    labels = f["labels"][()]
+    sim = video @ text.T
+    ranks = np.array([rank(sim[n], labels[n]) for n in range(len(labels))])
+    out = [100.0 * (ranks <= 1).mean(), 100.0 * (ranks <= 5).mean(), len(video), len(text)]
+else:
+    owner, answer = f["text_to_video"][()], f["answer"][()]
+    k = len(owner) // len(video)
+    assert (owner == np.repeat(np.arange(len(video)), k)).all()
+    scores = (text.reshape(len(video), k, -1) * video[:, None, :]).sum(-1)
+    out = [100.0 * np.mean([rank(scores[n], answer[n]) == 1 for n in range(len(video))]), len(video)]
+print(" ".join("%.6f" % v for v in out))
 )");
-  const auto r = run(harvest::test::kPython + " " + script + " " + h5);
+  const auto r = run(harvest::test::kPython + " " + script + " " + task + " " + h5);
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  return r.output;
+  std::istringstream in(r.output);
+  std::vector<double> values;
+  for (double v = 0; in >> v;) values.push_back(v);
+  return values;
 }
 
 }  // namespace
@@ -133,14 +150,12 @@ TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable swe
     // Chance for 3 captions per video: R@1 about 100 / videos; a 4-step model is not far from it.
     CHECK(j["t2v"]["medr"].get<double>() >= 1.0);
 
-    std::istringstream again(recompute_t2v(d + "/emb/retrieval.h5"));
-    double r1 = 0, meanr = 0;
-    int64_t nv = 0, nt = 0;
-    again >> r1 >> meanr >> nv >> nt;
-    CHECK(nv == videos);
-    CHECK(nt == 3 * videos);
-    CHECK(r1 == Approx(j["t2v"]["r1"].get<double>()).margin(1e-4));
-    CHECK(meanr == Approx(j["t2v"]["meanr"].get<double>()).margin(1e-4));
+    const std::vector<double> again = recompute("retrieval", d + "/emb/retrieval.h5");
+    REQUIRE(again.size() == 4);
+    CHECK(again[0] == Approx(j["t2v"]["r1"].get<double>()).margin(1e-4));
+    CHECK(again[1] == Approx(j["t2v"]["meanr"].get<double>()).margin(1e-4));
+    CHECK(again[2] == videos);
+    CHECK(again[3] == 3 * videos);
 
     const auto first = run_json(eval + "--task retrieval --manifest " + test +
                                 " --captions first --frames 2 --json");
@@ -153,7 +168,8 @@ TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable swe
   {  // classification with a template ensemble and multiple-choice QA
     write_file(d + "/motions.txt", "up\ndown\nleft\nright\n");
     const auto c = run_json(eval + "--task classification --manifest " + test + " --labels " + d +
-                            "/motions.txt --templates " + kTemplates + " --json");
+                            "/motions.txt --templates " + kTemplates + " --save-embeddings " + d +
+                            "/emb/classes.h5 --json");
     for (const char* k : {"top1", "top5", "mean_class_top1"}) {
       CHECK(c[k].get<double>() >= 0.0);
       CHECK(c[k].get<double>() <= 100.0);
@@ -161,6 +177,11 @@ TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable swe
     CHECK(c["top5"] == 100.0);  // 4 classes
     CHECK(c["protocol"]["classes"]["count"] == 4);
     CHECK(c["protocol"]["classes"]["templates"] == 28);
+    const std::vector<double> classes = recompute("classification", d + "/emb/classes.h5");
+    REQUIRE(classes.size() == 4);
+    CHECK(classes[0] == Approx(c["top1"].get<double>()).margin(1e-4));
+    CHECK(classes[1] == Approx(c["top5"].get<double>()).margin(1e-4));
+    CHECK(classes[3] == 4);  // one ensembled embedding per class
 
     write_mcqa_manifest(test, d + "/data/mc.jsonl");
     const auto m = run_json(eval + "--task mcqa --manifest " + d +
@@ -168,7 +189,10 @@ TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable swe
     CHECK(m["accuracy"].get<double>() >= 0.0);
     CHECK(m["protocol"]["candidates"]["per_question"] == 3);
     CHECK(m["protocol"]["dataset"]["texts"] == 3 * m["questions"].get<int64_t>());
-    CHECK(fs::exists(d + "/emb/mc.h5"));
+    const std::vector<double> mc = recompute("mcqa", d + "/emb/mc.h5");
+    REQUIRE(mc.size() == 2);
+    CHECK(mc[0] == Approx(m["accuracy"].get<double>()).margin(1e-4));
+    CHECK(mc[1] == m["questions"].get<double>());
 
     // WiSE-FT with the step-2 checkpoint as the base.
     const auto w =
