@@ -31,6 +31,7 @@ struct TaskArgs {
   std::string vocab;
   double wise_ft_alpha = -1;  // < 0: not given
   std::string base_checkpoint;
+  std::string device = "cpu";
   bool no_progress = false;
 
   void add_to(CLI::App& cmd) {
@@ -56,6 +57,8 @@ struct TaskArgs {
                    "WiSE-FT: weight of --base-checkpoint in the weight average (temporal embedding "
                    "kept); 0: off");
     cmd.add_option("--base-checkpoint", base_checkpoint, "WiSE-FT base model (the imported CLIP)");
+    cmd.add_option("--device", device, "cpu, cuda, cuda:N or auto (cuda when visible)")
+        ->capture_default_str();
     cmd.add_flag("--no-progress", no_progress, "No progress bar or ETA lines");
   }
 
@@ -89,7 +92,8 @@ struct TaskArgs {
                     ": must be in [0, 1]");
     HARVEST_REQUIRE(base_checkpoint.empty() || wise_ft_alpha > 0, Usage,
                     "--base-checkpoint is only used with --wise-ft-alpha > 0");
-    return eval::ModelSpec{checkpoint, vocab, std::max(0.0, wise_ft_alpha), base_checkpoint};
+    return eval::ModelSpec{checkpoint, vocab, std::max(0.0, wise_ft_alpha), base_checkpoint,
+                           device};
   }
 };
 

@@ -77,18 +77,21 @@ at::Tensor Embedder::texts(const std::vector<std::string>& texts) {
       for (size_t j = 0; j < row.size(); ++j)
         row_ids[i * context + static_cast<int64_t>(j)] = row[j];
     }
+    ids = ids.to(model_.model->logit_scale.device());
     out.push_back(
         torch::nn::functional::normalize(model_.model->text->forward(ids).embedding,
                                          torch::nn::functional::NormalizeFuncOptions().dim(-1)));
   }
-  return at::cat(out);
+  return at::cat(out).to(at::kCPU);
 }
 
 at::Tensor Embedder::clips(const at::Tensor& video) {
   torch::NoGradGuard no_grad;
-  const at::Tensor x = normalize_video(video, options_.norm);
+  // uint8 crosses to the model's device (4x less than float), normalised there.
+  const at::Tensor x = normalize_video(video.to(model_.model->logit_scale.device()), options_.norm);
   return torch::nn::functional::normalize(model_.model->visual->forward(x).embedding,
-                                          torch::nn::functional::NormalizeFuncOptions().dim(-1));
+                                          torch::nn::functional::NormalizeFuncOptions().dim(-1))
+      .to(at::kCPU);
 }
 
 at::Tensor Embedder::image(const std::string& path) {

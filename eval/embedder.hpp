@@ -31,7 +31,7 @@ class Embedder {
  public:
   Embedder(LoadedModel& model, EmbedOptions options);
 
-  // L2-normalised [N, embed_dim] float, in input order.
+  // L2-normalised [N, embed_dim] float on the CPU, in input order (computed on the model's device).
   at::Tensor texts(const std::vector<std::string>& texts);
   at::Tensor image(const std::string& path);
   at::Tensor video(const std::string& path);

@@ -1,6 +1,7 @@
 #include "eval/evaluate.hpp"
 
 #include <spdlog/spdlog.h>
+#include <torch/cuda.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -22,10 +23,30 @@ const char* const kTieRule =
 
 using ojson = nlohmann::ordered_json;
 
+at::Device parse_device(const std::string& text) {
+  if (text == "auto")
+    return torch::cuda::is_available() ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
+  if (text == "cpu") return at::Device(at::kCPU);
+  HARVEST_REQUIRE(text.rfind("cuda", 0) == 0, Usage, "--device '", text,
+                  "': expected cpu, cuda, cuda:N or auto");
+  std::optional<at::Device> device;
+  try {
+    device.emplace(text);
+  } catch (const std::exception&) {
+    fail(ErrorKind::Usage, "--device '", text, "': expected cpu, cuda, cuda:N or auto");
+  }
+  if (!device->has_index()) device->set_index(0);
+  const int64_t visible = static_cast<int64_t>(torch::cuda::device_count());
+  HARVEST_REQUIRE(device->index() < visible, Usage, "--device ", text, ": ", visible,
+                  " CUDA device(s) visible to this LibTorch");
+  return *device;
+}
+
 EvalModel load_eval_model(const ModelSpec& spec) {
   const std::optional<std::string> vocab =
       spec.vocab.empty() ? std::nullopt : std::optional<std::string>(spec.vocab);
-  EvalModel m{load_model_file(spec.checkpoint, vocab), spec, 0};
+  const at::Device device = parse_device(spec.device);
+  EvalModel m{load_model_file(spec.checkpoint, vocab), spec, 0, device.str()};
   if (spec.wise_ft_alpha > 0) {
     HARVEST_REQUIRE(!spec.base_checkpoint.empty(), Usage, "--wise-ft-alpha ", spec.wise_ft_alpha,
                     " needs --base-checkpoint (the imported CLIP)");
@@ -36,6 +57,7 @@ EvalModel load_eval_model(const ModelSpec& spec) {
     wise_ft_average(*m.loaded.model, *base.model, spec.wise_ft_alpha, base.file.string());
     m.base_step = base.step;
   }
+  m.loaded.model->to(device);
   return m;
 }
 
@@ -122,7 +144,8 @@ Embedded embed_all(EvalModel& model, const std::vector<EvalVideo>& videos,
   return e;
 }
 
-ojson timing_json(const Embedded& e, const Stopwatch& total, int threads) {
+ojson timing_json(const Embedded& e, const Stopwatch& total, int threads,
+                  const std::string& device) {
   return ojson{{"seconds", total.seconds()},
                {"videos", e.video_stats.clips},
                {"video_seconds", e.video_stats.seconds},
@@ -130,7 +153,8 @@ ojson timing_json(const Embedded& e, const Stopwatch& total, int threads) {
                {"decode_wait_s", e.video_stats.decode_wait_s},
                {"forward_s", e.video_stats.forward_s},
                {"text_s", e.text_s},
-               {"threads", threads}};
+               {"threads", threads},
+               {"device", device}};
 }
 
 }  // namespace
@@ -245,7 +269,7 @@ ojson evaluate(EvalModel& model, const EvalOptions& o) {
   protocol["ties"] = kTieRule;
   describe_inputs(protocol, model, frames, size);
   result["protocol"] = protocol;
-  result["timing"] = timing_json(e, total, o.threads);
+  result["timing"] = timing_json(e, total, o.threads, model.device);
   if (!o.save_embeddings.empty()) {
     saved.video = e.video;
     saved.text = e.text;

@@ -17,13 +17,18 @@ struct ModelSpec {
   std::string vocab;            // empty: the one the checkpoint names
   double wise_ft_alpha = 0.0;   // the base model's weight; 0: off
   std::string base_checkpoint;  // required when wise_ft_alpha > 0
+  std::string device = "cpu";   // cpu | cuda | cuda:N | auto (cuda when one is visible)
 };
 
 struct EvalModel {
   LoadedModel loaded;
   ModelSpec spec;
   int64_t base_step = 0;
+  std::string device;  // where it runs ("cpu", "cuda:0")
 };
+
+// "cpu", "cuda", "cuda:N" or "auto"; throws Usage naming --device when absent or malformed.
+at::Device parse_device(const std::string& text);
 
 // Throws naming the file on a checkpoint with missing, unexpected or mis-shaped tensors.
 EvalModel load_eval_model(const ModelSpec& spec);

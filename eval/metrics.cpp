@@ -9,8 +9,9 @@ namespace harvest::eval {
 namespace {
 
 void check_shape(const Scores& s, const char* what) {
-  HARVEST_REQUIRE(s.rows >= 0 && s.cols >= 0 && static_cast<int64_t>(s.values.size()) == s.rows * s.cols,
-                  Usage, what, ": ", s.values.size(), " values for a [", s.rows, ", ", s.cols, "] matrix");
+  HARVEST_REQUIRE(
+      s.rows >= 0 && s.cols >= 0 && static_cast<int64_t>(s.values.size()) == s.rows * s.cols, Usage,
+      what, ": ", s.values.size(), " values for a [", s.rows, ", ", s.cols, "] matrix");
 }
 
 RankMetrics summarize(std::vector<int64_t> ranks) {
@@ -19,7 +20,10 @@ RankMetrics summarize(std::vector<int64_t> ranks) {
   if (ranks.empty()) return m;
   const double n = static_cast<double>(ranks.size());
   auto pct = [&](int64_t k) {
-    return 100.0 * static_cast<double>(std::count_if(ranks.begin(), ranks.end(), [k](int64_t r) { return r <= k; })) / n;
+    return 100.0 *
+           static_cast<double>(
+               std::count_if(ranks.begin(), ranks.end(), [k](int64_t r) { return r <= k; })) /
+           n;
   };
   m.r1 = pct(1);
   m.r5 = pct(5);
@@ -47,8 +51,9 @@ int64_t pessimistic_rank(float score, int64_t count, Skip skip, Value value) {
 
 RetrievalMetrics retrieval_metrics(const Scores& s, const std::vector<int64_t>& text_to_video) {
   check_shape(s, "retrieval scores");
-  HARVEST_REQUIRE(static_cast<int64_t>(text_to_video.size()) == s.rows, Usage, "retrieval: ",
-                  text_to_video.size(), " caption->video entries for ", s.rows, " captions");
+  HARVEST_REQUIRE(static_cast<int64_t>(text_to_video.size()) == s.rows, Usage,
+                  "retrieval: ", text_to_video.size(), " caption->video entries for ", s.rows,
+                  " captions");
   std::vector<std::vector<int64_t>> captions_of(static_cast<size_t>(s.cols));
   for (int64_t t = 0; t < s.rows; ++t) {
     const int64_t v = text_to_video[static_cast<size_t>(t)];
@@ -57,14 +62,16 @@ RetrievalMetrics retrieval_metrics(const Scores& s, const std::vector<int64_t>& 
     captions_of[static_cast<size_t>(v)].push_back(t);
   }
   for (int64_t v = 0; v < s.cols; ++v)
-    HARVEST_REQUIRE(!captions_of[static_cast<size_t>(v)].empty(), Usage, "retrieval: video ", v, " has no caption");
+    HARVEST_REQUIRE(!captions_of[static_cast<size_t>(v)].empty(), Usage, "retrieval: video ", v,
+                    " has no caption");
 
   std::vector<int64_t> t2v;
   t2v.reserve(static_cast<size_t>(s.rows));
   for (int64_t t = 0; t < s.rows; ++t) {
     const int64_t own = text_to_video[static_cast<size_t>(t)];
     t2v.push_back(pessimistic_rank(
-        s.at(t, own), s.cols, [own](int64_t v) { return v == own; }, [&](int64_t v) { return s.at(t, v); }));
+        s.at(t, own), s.cols, [own](int64_t v) { return v == own; },
+        [&](int64_t v) { return s.at(t, v); }));
   }
   std::vector<int64_t> v2t;
   v2t.reserve(static_cast<size_t>(s.cols));
@@ -101,25 +108,31 @@ Scores dual_softmax(const Scores& s, double scale, int dim) {
 }
 }  // namespace
 
-Scores dual_softmax_for_t2v(const Scores& s, double scale) { return dual_softmax(s, scale, 0); }
-Scores dual_softmax_for_v2t(const Scores& s, double scale) { return dual_softmax(s, scale, 1); }
+Scores dual_softmax_for_t2v(const Scores& s, double scale) {
+  return dual_softmax(s, scale, 0);
+}
+Scores dual_softmax_for_v2t(const Scores& s, double scale) {
+  return dual_softmax(s, scale, 1);
+}
 
 ClassificationMetrics classification_metrics(const Scores& s, const std::vector<int64_t>& labels) {
   check_shape(s, "classification scores");
-  HARVEST_REQUIRE(static_cast<int64_t>(labels.size()) == s.rows, Usage, "classification: ", labels.size(),
-                  " labels for ", s.rows, " samples");
+  HARVEST_REQUIRE(static_cast<int64_t>(labels.size()) == s.rows, Usage,
+                  "classification: ", labels.size(), " labels for ", s.rows, " samples");
   ClassificationMetrics m;
   m.samples = s.rows;
   m.classes = s.cols;
   if (s.rows == 0) return m;
-  std::vector<int64_t> hits_per_class(static_cast<size_t>(s.cols), 0), count_per_class(static_cast<size_t>(s.cols), 0);
+  std::vector<int64_t> hits_per_class(static_cast<size_t>(s.cols), 0),
+      count_per_class(static_cast<size_t>(s.cols), 0);
   int64_t top1 = 0, top5 = 0;
   for (int64_t n = 0; n < s.rows; ++n) {
     const int64_t label = labels[static_cast<size_t>(n)];
-    HARVEST_REQUIRE(label >= 0 && label < s.cols, Usage, "classification: sample ", n, " has label ", label,
-                    " outside [0, ", s.cols, ")");
+    HARVEST_REQUIRE(label >= 0 && label < s.cols, Usage, "classification: sample ", n,
+                    " has label ", label, " outside [0, ", s.cols, ")");
     const int64_t rank = pessimistic_rank(
-        s.at(n, label), s.cols, [label](int64_t c) { return c == label; }, [&](int64_t c) { return s.at(n, c); });
+        s.at(n, label), s.cols, [label](int64_t c) { return c == label; },
+        [&](int64_t c) { return s.at(n, c); });
     top1 += rank <= 1;
     top5 += rank <= 5;
     ++count_per_class[static_cast<size_t>(label)];
@@ -131,7 +144,8 @@ ClassificationMetrics classification_metrics(const Scores& s, const std::vector<
   int64_t present = 0;
   for (int64_t c = 0; c < s.cols; ++c) {
     if (!count_per_class[static_cast<size_t>(c)]) continue;
-    sum += static_cast<double>(hits_per_class[static_cast<size_t>(c)]) / static_cast<double>(count_per_class[static_cast<size_t>(c)]);
+    sum += static_cast<double>(hits_per_class[static_cast<size_t>(c)]) /
+           static_cast<double>(count_per_class[static_cast<size_t>(c)]);
     ++present;
   }
   m.mean_class_top1 = 100.0 * sum / static_cast<double>(present);
@@ -140,16 +154,17 @@ ClassificationMetrics classification_metrics(const Scores& s, const std::vector<
 
 double multiple_choice_accuracy(const Scores& s, const std::vector<int64_t>& answer) {
   check_shape(s, "multiple-choice scores");
-  HARVEST_REQUIRE(static_cast<int64_t>(answer.size()) == s.rows, Usage, "multiple choice: ", answer.size(),
-                  " answers for ", s.rows, " questions");
+  HARVEST_REQUIRE(static_cast<int64_t>(answer.size()) == s.rows, Usage,
+                  "multiple choice: ", answer.size(), " answers for ", s.rows, " questions");
   if (s.rows == 0) return 0;
   int64_t right = 0;
   for (int64_t n = 0; n < s.rows; ++n) {
     const int64_t a = answer[static_cast<size_t>(n)];
     HARVEST_REQUIRE(a >= 0 && a < s.cols, Usage, "multiple choice: question ", n, " has answer ", a,
                     " outside [0, ", s.cols, ")");
-    right += pessimistic_rank(s.at(n, a), s.cols, [a](int64_t c) { return c == a; },
-                              [&](int64_t c) { return s.at(n, c); }) == 1;
+    right += pessimistic_rank(
+                 s.at(n, a), s.cols, [a](int64_t c) { return c == a; },
+                 [&](int64_t c) { return s.at(n, c); }) == 1;
   }
   return 100.0 * static_cast<double>(right) / static_cast<double>(s.rows);
 }

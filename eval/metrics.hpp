@@ -34,7 +34,8 @@ struct RetrievalMetrics {
 //    >= its own video (ties count against the query: pessimistic).
 //  - video-to-text: each video is a query over all captions; its rank is the best rank among its
 //    captions: 1 + the number of other videos' captions scoring >= its best caption.
-RetrievalMetrics retrieval_metrics(const Scores& text_video, const std::vector<int64_t>& text_to_video);
+RetrievalMetrics retrieval_metrics(const Scores& text_video,
+                                   const std::vector<int64_t>& text_to_video);
 
 // Dual-softmax re-scoring (DSL) of [Nt, Nv] similarities with inverse temperature `scale`:
 // for text-to-video, S'[t, v] = S[t, v] * softmax_t(scale * S[:, v])[t] (how much video v prefers
@@ -43,14 +44,15 @@ Scores dual_softmax_for_t2v(const Scores& text_video, double scale);
 Scores dual_softmax_for_v2t(const Scores& text_video, double scale);
 
 struct ClassificationMetrics {
-  double top1 = 0, top5 = 0;     // percent
-  double mean_class_top1 = 0;    // percent, averaged over the classes that occur in `labels`
+  double top1 = 0, top5 = 0;   // percent
+  double mean_class_top1 = 0;  // percent, averaged over the classes that occur in `labels`
   int64_t samples = 0;
   int64_t classes = 0;
 };
 
 // class_scores: [N, C]; labels[n] in [0, C). Ties are pessimistic as in retrieval.
-ClassificationMetrics classification_metrics(const Scores& class_scores, const std::vector<int64_t>& labels);
+ClassificationMetrics classification_metrics(const Scores& class_scores,
+                                             const std::vector<int64_t>& labels);
 
 // candidate_scores: [N, K] similarity of each video to its K candidate answers; answer[n] in
 // [0, K). A question counts as right only when its answer scores strictly highest.

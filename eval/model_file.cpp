@@ -1,8 +1,7 @@
 #include "eval/model_file.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "checkpoint/commit.hpp"
 #include "checkpoint/reader.hpp"
@@ -31,13 +30,18 @@ std::string architecture_json(const ModelOptions& o, const std::string& vocab_fi
         {"heads", o.text.heads},
         {"context_length", o.text.context_length},
         {"max_positions", o.text.max_positions}}},
-      {"vocab", {{"size", o.vocab.size}, {"sot_id", o.vocab.sot_id}, {"eot_id", o.vocab.eot_id}, {"file", vocab_file}}},
+      {"vocab",
+       {{"size", o.vocab.size},
+        {"sot_id", o.vocab.sot_id},
+        {"eot_id", o.vocab.eot_id},
+        {"file", vocab_file}}},
       {"fusion_layers", o.fusion_layers},
   };
   return j.dump(2);
 }
 
-ModelOptions parse_architecture(const std::string& text, const std::string& origin, std::string* vocab_file) {
+ModelOptions parse_architecture(const std::string& text, const std::string& origin,
+                                std::string* vocab_file) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
@@ -45,9 +49,11 @@ ModelOptions parse_architecture(const std::string& text, const std::string& orig
     fail(ErrorKind::Config, origin, ": architecture record is not valid JSON: ", e.what());
   }
   auto get = [&](const nlohmann::json& scope, const char* section, const char* key) -> int64_t {
-    const nlohmann::json* s = section[0] ? (scope.contains(section) ? &scope[section] : nullptr) : &scope;
-    HARVEST_REQUIRE(s && s->is_object() && s->contains(key) && (*s)[key].is_number_integer(), Config, origin,
-                    ": architecture record lacks integer ", section[0] ? std::string(section) + "." : "", key);
+    const nlohmann::json* s =
+        section[0] ? (scope.contains(section) ? &scope[section] : nullptr) : &scope;
+    HARVEST_REQUIRE(s && s->is_object() && s->contains(key) && (*s)[key].is_number_integer(),
+                    Config, origin, ": architecture record lacks integer ",
+                    section[0] ? std::string(section) + "." : "", key);
     return (*s)[key].get<int64_t>();
   };
   ModelOptions o;
@@ -77,8 +83,8 @@ ModelOptions parse_architecture(const std::string& text, const std::string& orig
   return o;
 }
 
-void write_model_file(VideoTextModelImpl& model, const std::string& vocab_file, const std::string& config_toml,
-                      const std::filesystem::path& out) {
+void write_model_file(VideoTextModelImpl& model, const std::string& vocab_file,
+                      const std::string& config_toml, const std::filesystem::path& out) {
   ck::Snapshot snap;
   snap.meta.config_toml = config_toml;
   snap.meta.torch_version = TORCH_VERSION;
@@ -96,7 +102,8 @@ void write_model_file(VideoTextModelImpl& model, const std::string& vocab_file, 
 std::filesystem::path resolve_model_path(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  HARVEST_REQUIRE(fs::exists(path, ec), Usage, path.string(), ": no such checkpoint file or directory");
+  HARVEST_REQUIRE(fs::exists(path, ec), Usage, path.string(),
+                  ": no such checkpoint file or directory");
   if (!fs::is_directory(path, ec)) return path;
   if (fs::exists(path / "latest", ec)) {
     const auto resolved = ck::resolve_latest(path, ck::VerifyLevel::Sizes);
@@ -106,14 +113,17 @@ std::filesystem::path resolve_model_path(const std::filesystem::path& path) {
   }
   for (const auto& entry : fs::directory_iterator(path, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("part-00000-of-", 0) == 0 && entry.path().extension() == ".h5") return entry.path();
+    if (name.rfind("part-00000-of-", 0) == 0 && entry.path().extension() == ".h5")
+      return entry.path();
   }
   fail(ErrorKind::Usage, path.string(),
-       ": a directory that is neither a checkpoint directory (with 'latest') nor a checkpoint folder (with "
+       ": a directory that is neither a checkpoint directory (with 'latest') nor a checkpoint "
+       "folder (with "
        "part-00000-of-N.h5)");
 }
 
-LoadedModel load_model_file(const std::filesystem::path& path, const std::optional<std::string>& vocab_override) {
+LoadedModel load_model_file(const std::filesystem::path& path,
+                            const std::optional<std::string>& vocab_override) {
   const std::filesystem::path file = resolve_model_path(path);
   const std::string origin = file.string();
   LoadedModel loaded;
@@ -124,8 +134,9 @@ LoadedModel load_model_file(const std::filesystem::path& path, const std::option
     loaded.step = reader.meta().step;
     if (reader.find("architecture")) {
       const ck::HostBuffer b = reader.read("architecture");
-      loaded.options = parse_architecture(std::string(reinterpret_cast<const char*>(b.data()), b.size()), origin,
-                                          &loaded.vocab_file);
+      loaded.options =
+          parse_architecture(std::string(reinterpret_cast<const char*>(b.data()), b.size()), origin,
+                             &loaded.vocab_file);
     } else {
       HARVEST_REQUIRE(!reader.meta().config_toml.empty(), Config, origin,
                       ": neither an architecture record nor a config; not a harvest model file");
@@ -143,11 +154,12 @@ LoadedModel load_model_file(const std::filesystem::path& path, const std::option
   if (model_config) {
     loaded.options = model_options(*model_config, vocab, 0);
   } else {
-    HARVEST_REQUIRE(vocab.size == loaded.options.vocab.size && vocab.sot_id == loaded.options.vocab.sot_id &&
-                        vocab.eot_id == loaded.options.vocab.eot_id,
-                    Config, loaded.vocab_file, ": vocabulary (", vocab.size, " tokens, SOT ", vocab.sot_id, ", EOT ",
-                    vocab.eot_id, ") does not fit ", origin, " (", loaded.options.vocab.size, " tokens, SOT ",
-                    loaded.options.vocab.sot_id, ", EOT ", loaded.options.vocab.eot_id, ")");
+    HARVEST_REQUIRE(
+        vocab.size == loaded.options.vocab.size && vocab.sot_id == loaded.options.vocab.sot_id &&
+            vocab.eot_id == loaded.options.vocab.eot_id,
+        Config, loaded.vocab_file, ": vocabulary (", vocab.size, " tokens, SOT ", vocab.sot_id,
+        ", EOT ", vocab.eot_id, ") does not fit ", origin, " (", loaded.options.vocab.size,
+        " tokens, SOT ", loaded.options.vocab.sot_id, ", EOT ", loaded.options.vocab.eot_id, ")");
   }
   loaded.model = VideoTextModel(loaded.options);
   load_model_weights(file, *loaded.model);

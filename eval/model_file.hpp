@@ -21,12 +21,13 @@ namespace harvest::eval {
 
 // ModelOptions <-> the architecture record's JSON. parse throws Config naming `origin` and the key.
 std::string architecture_json(const ModelOptions& options, const std::string& vocab_file);
-ModelOptions parse_architecture(const std::string& json, const std::string& origin, std::string* vocab_file = nullptr);
+ModelOptions parse_architecture(const std::string& json, const std::string& origin,
+                                std::string* vocab_file = nullptr);
 
 // Writes the model's weights and architecture to `out` atomically (a .tmp file renamed into place
 // after fsync; nothing is left behind on failure). `config_toml` goes into the file's metadata.
-void write_model_file(VideoTextModelImpl& model, const std::string& vocab_file, const std::string& config_toml,
-                      const std::filesystem::path& out);
+void write_model_file(VideoTextModelImpl& model, const std::string& vocab_file,
+                      const std::string& config_toml, const std::filesystem::path& out);
 
 struct LoadedModel {
   ModelOptions options;
@@ -46,6 +47,7 @@ std::filesystem::path resolve_model_path(const std::filesystem::path& path);
 // Builds the model a checkpoint (any form resolve_model_path() takes) describes and loads its
 // weights (eval mode, CPU). The vocabulary
 // is `vocab_override` when given, else the file's. Throws naming the file and what is wrong.
-LoadedModel load_model_file(const std::filesystem::path& path, const std::optional<std::string>& vocab_override = {});
+LoadedModel load_model_file(const std::filesystem::path& path,
+                            const std::optional<std::string>& vocab_override = {});
 
 }  // namespace harvest::eval

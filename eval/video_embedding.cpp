@@ -1,6 +1,7 @@
 #include "eval/video_embedding.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <deque>
@@ -24,6 +25,7 @@ struct EtaReporter::Impl {
   double last_log = 0;
   int64_t done = 0;
   bool finished = false;
+  bool terminal = ::isatty(STDERR_FILENO) != 0;  // the bar shows progress; no log lines then
   Impl(std::string l, int64_t t, bool e, double every)
       : label(std::move(l)), total(t), enabled(e), every_s(every), bar(label, t, false) {}
 };
@@ -39,7 +41,7 @@ void EtaReporter::update(int64_t done) {
   if (!r.enabled) return;
   r.bar.update(done);
   const double now = r.clock.seconds();
-  if (now - r.last_log < r.every_s || done >= r.total) return;
+  if (r.terminal || now - r.last_log < r.every_s || done >= r.total) return;
   r.last_log = now;
   const double rate = now > 0 ? static_cast<double>(done) / now : 0.0;
   spdlog::info("{}: {}/{} ({:.1f}/s, ETA {:.0f} s)", r.label, done, r.total, rate,
@@ -117,9 +119,11 @@ at::Tensor embed_videos(VideoTextModelImpl& model, const std::vector<EvalVideo>&
     }
     local.decode_wait_s += waiting.seconds();
     const Stopwatch forward;
-    const at::Tensor x = normalize_video(batch, options.norm);
-    out.push_back(torch::nn::functional::normalize(
-        model.visual->forward(x).embedding, torch::nn::functional::NormalizeFuncOptions().dim(-1)));
+    const at::Tensor x = normalize_video(batch.to(model.logit_scale.device()), options.norm);
+    out.push_back(
+        torch::nn::functional::normalize(model.visual->forward(x).embedding,
+                                         torch::nn::functional::NormalizeFuncOptions().dim(-1))
+            .to(at::kCPU));
     local.forward_s += forward.seconds();
     progress.update(begin + count);
   }

@@ -39,11 +39,12 @@ struct VideoEmbedStats {
   double clips_per_s() const { return seconds > 0 ? static_cast<double>(clips) / seconds : 0.0; }
 };
 
-// L2-normalised [videos.size(), embed_dim] float, in input order.
+// L2-normalised [videos.size(), embed_dim] float on the CPU, in input order; the model runs on
+// its own device (uint8 batches are moved there and normalised there).
 at::Tensor embed_videos(VideoTextModelImpl& model, const std::vector<EvalVideo>& videos,
                         const VideoEmbedOptions& options, VideoEmbedStats* stats = nullptr);
 
-// Logs "label: done/total, rate/s, ETA" every `every_s` seconds and draws a bar on a terminal.
+// Progress with rate and ETA: a bar on a terminal, else a log line every `every_s` seconds.
 class EtaReporter {
  public:
   EtaReporter(std::string label, int64_t total, bool enabled, double every_s = 10.0);

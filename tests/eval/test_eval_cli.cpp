@@ -217,6 +217,7 @@ TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable swe
             "is not a class of");
     refused("--task retrieval --manifest " + test + " --wise-ft-alpha 0.5", 2,
             "needs --base-checkpoint");
+    refused("--task retrieval --manifest " + test + " --device tpu", 2, "--device 'tpu'");
     write_file(d + "/data/missing.jsonl", R"({"video": "videos/none.mp4", "caption": "x"})"
                                           "\n");
     refused("--task retrieval --manifest " + d + "/data/missing.jsonl", 1,
