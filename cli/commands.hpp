@@ -32,6 +32,8 @@ CLI::App& command_group(CLI::App& app, const std::string& name, const std::strin
 void add_version_command(CLI::App& app);
 void add_config_commands(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_worker_command(CLI::App& app);  // worker (driven by the coordinator)
+void add_run_command(CLI::App& app);     // run (local launcher)
 void add_loader_command(CLI::App& app);  // loader (started by workers)
 void add_coordinator_commands(CLI::App& app);  // coordinator, status, keygen
 void add_model_commands(CLI::App& app);  // bench step

@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   cli::add_version_command(app);
   cli::add_config_commands(app);
   cli::add_train_command(app);
+  cli::add_worker_command(app);
+  cli::add_run_command(app);
   cli::add_loader_command(app);
   cli::add_coordinator_commands(app);
   cli::add_model_commands(app);

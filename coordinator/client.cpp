@@ -1,8 +1,7 @@
 #include "coordinator/client.hpp"
 
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <random>
 
@@ -41,7 +40,8 @@ CurveClientKeys client_curve_keys(const Config& config) {
   if (c.curve_server_public.empty()) return keys;
   HARVEST_REQUIRE(!c.curve_client_public.empty() && !c.curve_client_secret.empty(), Config,
                   "coordinator.curve_server_public is set: coordinator.curve_client_public and "
-                  "coordinator.curve_client_secret must name this peer's key files (harvest keygen --out PREFIX)");
+                  "coordinator.curve_client_secret must name this peer's key files (harvest keygen "
+                  "--out PREFIX)");
   keys.server_public = read_key_file(c.curve_server_public, "coordinator.curve_server_public");
   keys.client_public = read_key_file(c.curve_client_public, "coordinator.curve_client_public");
   keys.client_secret = read_key_file(c.curve_client_secret, "coordinator.curve_client_secret");
@@ -87,8 +87,8 @@ void CoordinatorClient::send(OutMessage& message) {
   command_push_->send({bytes});
 }
 
-void CoordinatorClient::report_step(uint64_t generation, uint64_t step, uint64_t samples_seen, double loss,
-                                    double samples_per_sec) {
+void CoordinatorClient::report_step(uint64_t generation, uint64_t step, uint64_t samples_seen,
+                                    double loss, double samples_per_sec) {
   OutMessage out;
   auto r = out.body().initStepReport();
   r.setMemberId(member_id());
@@ -101,7 +101,8 @@ void CoordinatorClient::report_step(uint64_t generation, uint64_t step, uint64_t
 }
 
 void CoordinatorClient::offer_ncclid(uint64_t generation, const std::string& unique_id) {
-  HARVEST_REQUIRE(unique_id.size() == 128, Internal, "ncclUniqueId must be 128 bytes, got ", unique_id.size());
+  HARVEST_REQUIRE(unique_id.size() == 128, Internal, "ncclUniqueId must be 128 bytes, got ",
+                  unique_id.size());
   OutMessage out;
   auto o = out.body().initRendezvousOffer();
   o.setMemberId(member_id());
@@ -120,8 +121,9 @@ void CoordinatorClient::offer_gloo_store(uint64_t generation, const std::string&
   send(out);
 }
 
-void CoordinatorClient::ack_checkpoint(uint64_t generation, uint64_t step, int32_t rank, const std::string& path,
-                                       uint64_t bytes, uint64_t epoch, uint64_t data_cursor) {
+void CoordinatorClient::ack_checkpoint(uint64_t generation, uint64_t step, int32_t rank,
+                                       const std::string& path, uint64_t bytes, uint64_t epoch,
+                                       uint64_t data_cursor) {
   OutMessage out;
   auto a = out.body().initCheckpointAck();
   a.setMemberId(member_id());
@@ -143,9 +145,11 @@ void CoordinatorClient::leave(const std::string& reason) {
   send(out);
 }
 
-std::optional<std::unique_ptr<InMessage>> CoordinatorClient::next_event(std::chrono::milliseconds timeout) {
+std::optional<std::unique_ptr<InMessage>> CoordinatorClient::next_event(
+    std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(events_mutex_);
-  if (!events_ready_.wait_for(lock, timeout, [this] { return !events_.empty(); })) return std::nullopt;
+  if (!events_ready_.wait_for(lock, timeout, [this] { return !events_.empty(); }))
+    return std::nullopt;
   auto event = std::move(events_.front());
   events_.pop_front();
   return event;
@@ -177,7 +181,8 @@ std::unique_ptr<ZmqSocket> CoordinatorClient::make_dealer() {
 void CoordinatorClient::on_message(const std::string& bytes) {
   auto decoded = decode(bytes, options_.max_message_bytes);
   if (auto* err = std::get_if<WireError>(&decoded)) {
-    spdlog::warn("coordinator client: ignored a message from {}: {}", options_.address, err->message);
+    spdlog::warn("coordinator client: ignored a message from {}: {}", options_.address,
+                 err->message);
     return;
   }
   auto message = std::move(std::get<std::unique_ptr<InMessage>>(decoded));
@@ -187,8 +192,9 @@ void CoordinatorClient::on_message(const std::string& bytes) {
       const uint64_t incarnation = body.getHeartbeatAck().getIncarnation();
       const uint64_t before = incarnation_.exchange(incarnation);
       if (before != 0 && before != incarnation)
-        spdlog::info("coordinator {} restarted (incarnation {:016x} -> {:016x}); member {} reattached",
-                     options_.address, before, incarnation, member_id());
+        spdlog::info(
+            "coordinator {} restarted (incarnation {:016x} -> {:016x}); member {} reattached",
+            options_.address, before, incarnation, member_id());
       return;
     }
     case Body::ASSIGN:
@@ -204,7 +210,8 @@ void CoordinatorClient::on_message(const std::string& bytes) {
     }
     case Body::ERROR:
       if (body.getError().getKind() == proto::ErrorKind::UNKNOWN_MEMBER) {
-        spdlog::warn("coordinator {} does not know member {}: registering again", options_.address, member_id());
+        spdlog::warn("coordinator {} does not know member {}: registering again", options_.address,
+                     member_id());
         member_id_ = 0;
       }
       break;
@@ -227,8 +234,10 @@ void CoordinatorClient::loop() {
     std::deque<std::string> outgoing;
     constexpr size_t kMaxBacklog = 1024;
     while (!stop_.load()) {
-      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_beat - Clock::now());
-      const auto ready = poll_readable({dealer.get(), &commands}, std::max(wait, std::chrono::milliseconds(0)));
+      const auto wait =
+          std::chrono::duration_cast<std::chrono::milliseconds>(next_beat - Clock::now());
+      const auto ready =
+          poll_readable({dealer.get(), &commands}, std::max(wait, std::chrono::milliseconds(0)));
       if (ready && *ready == 0) {
         while (auto frames = dealer->recv(std::chrono::milliseconds(0))) {
           last_heard = Clock::now();
@@ -278,20 +287,29 @@ void CoordinatorClient::loop() {
       }
       if (now - last_heard > lost_after && now >= next_reconnect) {
         if (connected_.exchange(false))
-          spdlog::warn("coordinator {} silent for {} ms; reconnecting with backoff", options_.address,
-                       std::chrono::duration_cast<std::chrono::milliseconds>(now - last_heard).count());
+          spdlog::warn(
+              "coordinator {} silent for {} ms; reconnecting with backoff", options_.address,
+              std::chrono::duration_cast<std::chrono::milliseconds>(now - last_heard).count());
         dealer = make_dealer();
         next_reconnect = now + backoff;
         backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
       }
     }
+    // Stopping: what the owner queued last (a leave, a final checkpoint ack) still goes out,
+    // within a short linger instead of none.
+    while (auto frames = commands.recv(std::chrono::milliseconds(0)))
+      if (frames->size() == 1) outgoing.push_back(std::move(frames->front()));
+    dealer->set(ZMQ_LINGER, static_cast<int>(options_.heartbeat.count() * 2));
+    for (const auto& bytes : outgoing)
+      if (!dealer->send({bytes})) break;
   } catch (const std::exception& e) {
     spdlog::critical("coordinator client: stopped: {}", e.what());
     connected_ = false;
   }
 }
 
-std::optional<std::unique_ptr<InMessage>> query_status(const std::string& address, const CurveClientKeys& curve,
+std::optional<std::unique_ptr<InMessage>> query_status(const std::string& address,
+                                                       const CurveClientKeys& curve,
                                                        std::chrono::milliseconds timeout) {
   ZmqContext ctx;
   ZmqSocket dealer(ctx, ZMQ_DEALER, address);
@@ -303,14 +321,15 @@ std::optional<std::unique_ptr<InMessage>> query_status(const std::string& addres
   // The connection may not be up yet; resend until a reply or the deadline.
   while (!deadline.expired()) {
     dealer.send({request.bytes()});
-    auto frames = dealer.recv(std::chrono::milliseconds(std::min<long long>(200, std::max(1LL, deadline.remaining_ms()))));
+    auto frames = dealer.recv(std::chrono::milliseconds(
+        std::min<long long>(200, std::max(1LL, deadline.remaining_ms()))));
     if (!frames || frames->size() != 1) continue;
     auto decoded = decode(frames->front(), 64u << 20);
     if (auto* msg = std::get_if<std::unique_ptr<InMessage>>(&decoded)) {
       if ((*msg)->which() == Body::STATUS_REPLY) return std::move(*msg);
       if ((*msg)->which() == Body::ERROR)
-        fail(ErrorKind::Runtime, "coordinator ", address, " refused the status request: ",
-             (*msg)->body().getError().getMessage().cStr());
+        fail(ErrorKind::Runtime, "coordinator ", address,
+             " refused the status request: ", (*msg)->body().getError().getMessage().cStr());
     }
   }
   return std::nullopt;

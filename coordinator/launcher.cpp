@@ -2,11 +2,10 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <thread>
@@ -58,15 +57,18 @@ void Launcher::start(Child& child) {
   const pid_t parent = ::getpid();
   int log_fd = -1;
   if (!child.spec.log_path.empty())
-    log_fd = check_sys(::open(child.spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644), "open",
-                       child.spec.log_path);
+    log_fd = check_sys(
+        ::open(child.spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644),
+        "open", child.spec.log_path);
   const pid_t pid = check_sys(::fork(), "fork", child.spec.name);
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);  // the launcher died before prctl took effect
+    ::setpgid(0, 0);  // out of the terminal's process group: signals come through the launcher
     sigset_t none;
     sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the launcher blocks SIGINT/SIGTERM; children must not
+    ::sigprocmask(SIG_SETMASK, &none,
+                  nullptr);  // the launcher blocks SIGINT/SIGTERM; children must not
     if (log_fd >= 0) {
       ::dup2(log_fd, 1);
       ::dup2(log_fd, 2);
@@ -96,36 +98,48 @@ std::vector<Launcher::Child*> Launcher::reap() {
   return exited;
 }
 
-LaunchResult Launcher::stop_all(int signal, LaunchResult result) {
+bool Launcher::stop_group(int signal, bool last, const Deadline& deadline) {
   for (auto& c : children_)
-    if (c.pid > 0 && !c.exit_status) ::kill(c.pid, signal);
-  const Deadline deadline(options_.grace);
-  bool all_clean = true;
+    if (c.spec.stop_last == last && c.pid > 0 && !c.exit_status) ::kill(c.pid, signal);
   for (;;) {
     reap();
     bool running = false;
-    for (auto& c : children_) running = running || (c.pid > 0 && !c.exit_status);
-    if (!running) break;
-    if (deadline.expired()) {
-      for (auto& c : children_) {
-        if (c.pid > 0 && !c.exit_status) {
-          spdlog::warn("launcher: {} (pid {}) still running {} ms after SIG{}; killing it", c.spec.name, c.pid,
-                       options_.grace.count(), sigabbrev_np(signal));
-          ::kill(c.pid, SIGKILL);
-          ::waitpid(c.pid, nullptr, 0);
-          c.exit_status = 128 + SIGKILL;
-          all_clean = false;
-        }
-      }
-      break;
-    }
+    for (auto& c : children_)
+      running = running || (c.spec.stop_last == last && c.pid > 0 && !c.exit_status);
+    if (!running) return true;
+    if (deadline.expired()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  for (auto& c : children_) {
+    if (c.spec.stop_last == last && c.pid > 0 && !c.exit_status) {
+      spdlog::warn("launcher: {} (pid {}) still running {} ms after SIG{}; killing it", c.spec.name,
+                   c.pid, options_.grace.count(), sigabbrev_np(signal));
+      ::kill(c.pid, SIGKILL);
+      ::waitpid(c.pid, nullptr, 0);
+      c.exit_status = 128 + SIGKILL;
+    }
+  }
+  return false;
+}
+
+LaunchResult Launcher::stop_all(int signal, LaunchResult result) {
+  const Deadline deadline(options_.grace);
+  bool all_clean = stop_group(signal, /*last=*/false, deadline);
+  // The last ones get their own (short) grace if the others used it all up.
+  all_clean = stop_group(signal, /*last=*/true,
+                         deadline.expired() ? Deadline(std::chrono::seconds(5)) : deadline) &&
+              all_clean;
   if (result.exit_code == 0 && !all_clean) {
     result.exit_code = 1;
-    result.reason += cat("; some children did not stop within ", options_.grace.count(), " ms and were killed");
+    result.reason +=
+        cat("; some children did not stop within ", options_.grace.count(), " ms and were killed");
   }
   return result;
+}
+
+std::string Launcher::failure(const Child& c) const {
+  return cat(c.spec.name, " failed (", describe_exit(*c.exit_status),
+             c.spec.log_path.empty() ? std::string() : cat("; log: ", c.spec.log_path), ")");
 }
 
 LaunchResult Launcher::run(const std::atomic<int>& stop) {
@@ -133,8 +147,8 @@ LaunchResult Launcher::run(const std::atomic<int>& stop) {
   LaunchResult result;
   for (;;) {
     if (const int sig = stop.load(); sig != 0) {
-      spdlog::info("launcher: SIG{} received; forwarding to every child (grace {} ms)", sigabbrev_np(sig),
-                   options_.grace.count());
+      spdlog::info("launcher: SIG{} received; forwarding to every child (grace {} ms)",
+                   sigabbrev_np(sig), options_.grace.count());
       result.reason = cat("stopped by SIG", sigabbrev_np(sig));
       result = stop_all(sig, result);
       // Graceful stop: children that exit 0 on the signal (after their final checkpoint) make it 0.
@@ -150,10 +164,17 @@ LaunchResult Launcher::run(const std::atomic<int>& stop) {
         spdlog::info("launcher: {} finished", c->spec.name);
         continue;
       }
+      if (*c->exit_status == 2) {
+        result.exit_code = 1;
+        result.reason = cat(failure(*c), ": a usage or configuration error, not restarted");
+        spdlog::error("launcher: {}; stopping every child", result.reason);
+        return stop_all(SIGTERM, result);
+      }
       if (result.restarts >= options_.max_restarts) {
         result.exit_code = 1;
-        result.reason = cat(c->spec.name, " failed (", describe_exit(*c->exit_status), ") and the restart budget is spent (",
-                            result.restarts, " restart(s) of coordinator.max_restarts = ", options_.max_restarts, ")");
+        result.reason =
+            cat(failure(*c), " and the restart budget is spent (", result.restarts,
+                " restart(s) of coordinator.max_restarts = ", options_.max_restarts, ")");
         spdlog::error("launcher: {}; stopping every child", result.reason);
         return stop_all(SIGTERM, result);
       }

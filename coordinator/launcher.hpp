@@ -3,7 +3,10 @@
 // all), forwards SIGINT/SIGTERM to every child and gives them a grace period to finish (final
 // checkpoint) before SIGKILL, and ends with an exit status and a reason a person can act on.
 //
-// Children die with the launcher (PR_SET_PDEATHSIG), so a killed launcher leaves no orphans.
+// Children die with the launcher (PR_SET_PDEATHSIG), so a killed launcher leaves no orphans. Each
+// runs in its own process group: a terminal's Ctrl-C reaches the launcher only, which forwards it
+// in order (workers first, the coordinator last). A child that exits 2 (usage or config error)
+// is not restarted: it would fail the same way.
 #pragma once
 
 #include <sys/types.h>
@@ -14,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "core/time.hpp"
+
 namespace harvest::coord {
 
 struct ChildSpec {
@@ -21,12 +26,15 @@ struct ChildSpec {
   std::vector<std::string> argv;  // argv[0] is the executable path
   bool completes_job = false;     // workers: when every such child exited 0, the job is done
   std::string log_path;           // empty: inherit stdout/stderr
+  // Signalled only once every other child exited (or the grace period ran out): the coordinator
+  // must outlive the workers' final checkpoint, which it commits.
+  bool stop_last = false;
 };
 
 struct LauncherOptions {
-  int64_t max_restarts = 3;                     // restarts in all, over every child
-  std::chrono::milliseconds grace{30000};       // after forwarding a stop signal, before SIGKILL
-  std::chrono::milliseconds restart_delay{200}; // between a failure and its restart
+  int64_t max_restarts = 3;                      // restarts in all, over every child
+  std::chrono::milliseconds grace{30000};        // after forwarding a stop signal, before SIGKILL
+  std::chrono::milliseconds restart_delay{200};  // between a failure and its restart
 };
 
 struct LaunchResult {
@@ -61,6 +69,10 @@ class Launcher {
   // Collects exited children without blocking; returns those that exited since the last call.
   std::vector<Child*> reap();
   LaunchResult stop_all(int signal, LaunchResult result);
+  // Signals the running children with `last` == spec.stop_last and waits for them until `deadline`;
+  // false when some were still running then (they are killed).
+  bool stop_group(int signal, bool last, const Deadline& deadline);
+  std::string failure(const Child& child) const;
 
   std::vector<Child> children_;
   LauncherOptions options_;

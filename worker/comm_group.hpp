@@ -60,6 +60,20 @@ struct GlooRendezvous {
 
 std::unique_ptr<CommGroup> make_gloo_group(const GlooRendezvous& rendezvous);
 
+// Rank 0's store, served before the group forms so that its address can be handed out first
+// (`harvest worker` offers it to the coordinator, which passes it to every rank). Port 0 binds
+// an ephemeral port; port() tells which.
+class GlooStore {
+ public:
+  virtual ~GlooStore() = default;
+  virtual int port() const = 0;
+};
+std::shared_ptr<GlooStore> serve_gloo_store(const std::string& host, int port, int world_size,
+                                            double timeout_s);
+// Rank 0 passes the store it serves (rendezvous.port is then ignored); other ranks pass nullptr.
+std::unique_ptr<CommGroup> make_gloo_group(const GlooRendezvous& rendezvous,
+                                           const std::shared_ptr<GlooStore>& served);
+
 // NCCL: rank 0 creates the unique id (new_nccl_unique_id(), which starts NCCL's bootstrap
 // listener in that process), sends it to the coordinator, which hands it to every rank of the
 // generation. Only in builds with CUDA + NCCL (HARVEST_HAVE_NCCL).

@@ -1,10 +1,9 @@
 // CommGroup over LibTorch's c10d::ProcessGroupGloo with a TCPStore rendezvous.
+#include <atomic>
+#include <thread>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-
-#include <atomic>
-#include <thread>
 
 #include "core/error.hpp"
 #include "worker/comm_group.hpp"
@@ -27,8 +26,10 @@ void wait_work(const WorkPtr& work, const Deadline& deadline, std::atomic<bool>&
       fail(ErrorKind::Runtime, "gloo rank ", rank, ": ", op,
            " missed its deadline (a peer is slow, hung or gone)");
     }
-    if (++spins < 200) std::this_thread::yield();
-    else std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (++spins < 200)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   try {
     work->wait();  // completed: rethrows the operation's own error, if any
@@ -51,19 +52,37 @@ class GlooPending final : public PendingOp {
   int rank_;
 };
 
+c10::intrusive_ptr<c10d::TCPStore> open_store(const std::string& host, int port, bool server,
+                                              int world_size, double timeout_s) {
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<uint16_t>(port);
+  options.isServer = server;
+  options.numWorkers = world_size;
+  options.waitWorkers = false;
+  options.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  return c10::make_intrusive<c10d::TCPStore>(host, options);
+}
+
+class ServedStore final : public GlooStore {
+ public:
+  explicit ServedStore(c10::intrusive_ptr<c10d::TCPStore> store) : store(std::move(store)) {}
+  int port() const override { return store->getPort(); }
+  c10::intrusive_ptr<c10d::TCPStore> store;
+};
+
 class GlooGroup final : public CommGroup {
  public:
-  explicit GlooGroup(const GlooRendezvous& r) : rank_(r.rank), size_(r.world_size) {
+  GlooGroup(const GlooRendezvous& r, const std::shared_ptr<GlooStore>& served)
+      : rank_(r.rank), size_(r.world_size) {
     const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(r.timeout_s * 1000));
-    c10d::TCPStoreOptions options;
-    options.port = static_cast<uint16_t>(r.port);
-    options.isServer = r.rank == 0;
-    options.numWorkers = r.world_size;
-    options.waitWorkers = false;
-    options.timeout = timeout;
     try {
-      auto store = c10::make_intrusive<c10d::TCPStore>(r.host, options);
-      auto scoped = c10::make_intrusive<c10d::PrefixStore>("gen" + std::to_string(r.generation), store);
+      c10::intrusive_ptr<c10d::TCPStore> store;
+      if (served)
+        store = dynamic_cast<ServedStore&>(*served).store;
+      else
+        store = open_store(r.host, r.port, r.rank == 0, r.world_size, r.timeout_s);
+      auto scoped =
+          c10::make_intrusive<c10d::PrefixStore>("gen" + std::to_string(r.generation), store);
       auto gloo_options = c10d::ProcessGroupGloo::Options::create();
       gloo_options->devices.push_back(
           c10d::ProcessGroupGloo::createDeviceForHostname(r.interface_host));
@@ -132,7 +151,23 @@ class GlooGroup final : public CommGroup {
 }  // namespace
 
 std::unique_ptr<CommGroup> make_gloo_group(const GlooRendezvous& rendezvous) {
-  return std::make_unique<GlooGroup>(rendezvous);
+  return std::make_unique<GlooGroup>(rendezvous, nullptr);
+}
+
+std::unique_ptr<CommGroup> make_gloo_group(const GlooRendezvous& rendezvous,
+                                           const std::shared_ptr<GlooStore>& served) {
+  HARVEST_REQUIRE(!served || rendezvous.rank == 0, Internal, "gloo rank ", rendezvous.rank,
+                  " was handed a served store: only rank 0 serves it");
+  return std::make_unique<GlooGroup>(rendezvous, served);
+}
+
+std::shared_ptr<GlooStore> serve_gloo_store(const std::string& host, int port, int world_size,
+                                            double timeout_s) {
+  try {
+    return std::make_shared<ServedStore>(open_store(host, port, true, world_size, timeout_s));
+  } catch (const std::exception& e) {
+    fail(ErrorKind::Runtime, "cannot serve the gloo store at ", host, ":", port, ": ", e.what());
+  }
 }
 
 }  // namespace harvest

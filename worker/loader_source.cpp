@@ -186,6 +186,9 @@ void LoaderSource::spawn(Loader& l) {
     // Only async-signal-safe calls until exec. A loader never outlives its worker.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(1);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // a worker blocks SIGINT/SIGTERM; its loaders must not
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }

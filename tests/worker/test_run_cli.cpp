@@ -1,0 +1,288 @@
+// `harvest run` end to end with real processes on loopback: a coordinator and two Gloo workers
+// train the tiny model on synthetic data; checkpoints are committed through the coordinator.
+// Failure cases: a SIGKILLed worker (detection and recovery times measured and printed; the
+// final state must equal an uninterrupted run's bitwise), SIGTERM to the launcher (final
+// checkpoint, exit 0), a bad config (exit 2 naming the key).
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "checkpoint/commit.hpp"
+#include "checkpoint/reader.hpp"
+#include "coordinator/client.hpp"
+#include "core/time.hpp"
+#include "tests/coordinator/process.hpp"
+#include "tests/support/run.hpp"
+
+using namespace harvest;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A temporary folder with synthetic clips and a vocabulary learned from their captions.
+class RunFixture {
+ public:
+  RunFixture() {
+    std::string tmpl = (fs::temp_directory_path() / "harvest-run-XXXXXX").string();
+    dir_ = ::mkdtemp(tmpl.data());
+    const std::string d = dir_.string();
+    const auto synth = test::run(exe() + " data synth --out " + d +
+                                 "/data --clips 48 --seed 3 --size 32 --frames 4");
+    if (synth.exit_code != 0) throw std::runtime_error("data synth failed: " + synth.output);
+    const auto vocab = test::run(exe() + " data vocab --manifest " + d +
+                                 "/data/train.jsonl --size 700 --out " + d + "/vocab.txt.gz");
+    if (vocab.exit_code != 0) throw std::runtime_error("data vocab failed: " + vocab.output);
+  }
+  ~RunFixture() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  static std::string exe() { return HARVEST_EXE; }
+  const fs::path& dir() const { return dir_; }
+
+  // `harvest run` for run folder `name` with its own coordinator port; `sets` come last.
+  std::vector<std::string> argv(const std::string& name, const std::string& address,
+                                const std::vector<std::string>& sets) const {
+    const std::string d = dir_.string();
+    std::vector<std::string> args{exe(), "run"};
+    for (const std::string& s :
+         {"data.train_manifest=" + d + "/data/train.jsonl", "model.vocab=" + d + "/vocab.txt.gz",
+          std::string("model.image_size=32"), std::string("model.frames=4"),
+          std::string("model.context_length=16"), std::string("model.freeze_text=false"),
+          std::string("data.batch_size=2"), std::string("train.device=cpu"),
+          std::string("train.threads=1"), std::string("dist.world_size=2"),
+          std::string("dist.backend=gloo"), std::string("dist.timeout_s=20"),
+          "coordinator.address=" + address, "logging.run_dir=" + d + "/" + name}) {
+      args.push_back("--set");
+      args.push_back(s);
+    }
+    for (const auto& s : sets) {
+      args.push_back("--set");
+      args.push_back(s);
+    }
+    return args;
+  }
+
+  std::string command(const std::string& name, const std::string& address,
+                      const std::vector<std::string>& sets) const {
+    std::string out;
+    for (const auto& a : argv(name, address, sets)) out += (out.empty() ? "" : " ") + a;
+    return out;
+  }
+
+  fs::path checkpoints(const std::string& name) const { return dir_ / name / "checkpoints"; }
+  std::string log(const std::string& name, const std::string& child) const {
+    std::ifstream in(dir_ / name / "logs" / (child + ".log"));
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+ private:
+  fs::path dir_;
+};
+
+// A loopback endpoint for one run's coordinator (an ephemeral port, released for it to bind).
+std::string address() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+}
+
+int64_t latest_step(const fs::path& checkpoints) {
+  try {
+    const auto manifest = checkpoint::read_manifest(checkpoints);
+    return manifest && !manifest->committed.empty() ? manifest->committed.front().step : 0;
+  } catch (const std::exception&) {
+    return 0;  // being replaced this very moment
+  }
+}
+
+// Every record of every part of the latest committed checkpoint, by "part/record".
+std::map<std::string, std::string> final_state(const fs::path& checkpoints) {
+  const auto latest = checkpoint::resolve_latest(checkpoints);
+  if (!latest) throw std::runtime_error("no committed checkpoint in " + checkpoints.string());
+  std::map<std::string, std::string> state;
+  for (const auto& part : latest->parts) {
+    const checkpoint::CheckpointReader reader(part);
+    for (const auto& r : reader.records()) {
+      const auto bytes = reader.read(r.path);
+      state[part.filename().string() + "/" + r.path] =
+          std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    }
+  }
+  return state;
+}
+
+// The unix_ms of the first log line matching `pattern` after `from`, or -1.
+int64_t event_ms(const std::string& log, const std::string& pattern, int64_t from = 0) {
+  const std::regex line(pattern + R"([^\n]*unix_ms=(\d+))");
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator();
+       ++it) {
+    const int64_t ms = std::stoll((*it)[1].str());
+    if (ms >= from) return ms;
+  }
+  return -1;
+}
+
+std::optional<pid_t> worker_pid(const std::string& address, int rank) {
+  const auto reply = coord::query_status(address, {}, 1000ms);
+  if (!reply) return std::nullopt;
+  for (const auto m : (*reply)->body().getStatusReply().getMembers())
+    if (m.getRole() == proto::Role::WORKER && m.getRank() == rank &&
+        m.getState() == proto::MemberState::RUNNING)
+      return static_cast<pid_t>(m.getPid());
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("harvest run: two gloo workers reach the target step through coordinator commits",
+          "[worker][run]") {
+  RunFixture f;
+  const auto result =
+      test::run(f.command("run", address(), {"train.steps=6", "checkpoint.every_steps=3"}));
+  INFO(result.output << f.log("run", "coordinator") << f.log("run", "worker0")
+                     << f.log("run", "worker1"));
+  REQUIRE(result.exit_code == 0);
+  CHECK_THAT(result.output,
+             Catch::Contains("\"checkpoint_step\":6") && Catch::Contains("every worker finished"));
+  const auto latest = checkpoint::resolve_latest(f.checkpoints("run"));
+  REQUIRE(latest);
+  CHECK(latest->checkpoint.world_size == 2);
+  CHECK(latest->parts.size() == 2);
+  const auto verify = test::run(f.exe() + " ckpt verify " + f.checkpoints("run").string());
+  INFO(verify.output);
+  CHECK(verify.exit_code == 0);
+  // Both commits went through the coordinator (phase two), and both ranks wrote metrics.
+  CHECK_THAT(f.log("run", "coordinator"), Catch::Contains("checkpoint step 3 committed") &&
+                                              Catch::Contains("checkpoint step 6 committed"));
+  std::ifstream metrics(f.dir() / "run" / "metrics.jsonl");
+  std::string all((std::istreambuf_iterator<char>(metrics)), std::istreambuf_iterator<char>());
+  CHECK_THAT(all, Catch::Contains("\"rank\":0") && Catch::Contains("\"rank\":1"));
+}
+
+TEST_CASE("harvest run: a SIGKILLed worker is detected in under 1 s and the run ends bitwise equal",
+          "[worker][run]") {
+  RunFixture f;
+  const std::vector<std::string> sets{"train.steps=60", "checkpoint.every_steps=10"};
+  const auto reference = test::run(f.command("reference", address(), sets));
+  INFO(reference.output);
+  REQUIRE(reference.exit_code == 0);
+
+  const std::string addr = address();
+  test::ChildProcess run(f.argv("killed", addr, sets), (f.dir() / "killed.log").string());
+  const Deadline deadline(60s);
+  while (latest_step(f.checkpoints("killed")) < 10 && !deadline.expired() && run.running())
+    std::this_thread::sleep_for(20ms);
+  std::optional<pid_t> victim;
+  while (!victim && !deadline.expired()) victim = worker_pid(addr, 1);
+  INFO(run.output() << f.log("killed", "coordinator") << f.log("killed", "worker0")
+                    << f.log("killed", "worker1"));
+  REQUIRE(victim);
+  const int64_t killed_at = unix_ms();
+  REQUIRE(::kill(*victim, SIGKILL) == 0);
+  const auto status = run.wait(60s);
+  REQUIRE(status);
+  REQUIRE(*status == 0);
+  CHECK_THAT(run.output(),
+             Catch::Contains("\"restarts\":1") && Catch::Contains("\"checkpoint_step\":60"));
+
+  const std::string survivor = f.log("killed", "worker0");
+  const int64_t aborted_at = event_ms(survivor, "abort: generation 1 ends", killed_at);
+  const int64_t recovered_at = event_ms(survivor, "generation 2: first step done", killed_at);
+  REQUIRE(aborted_at > 0);
+  REQUIRE(recovered_at > 0);
+  const double detection_s = static_cast<double>(aborted_at - killed_at) / 1000.0;
+  const double recovery_s = static_cast<double>(recovered_at - killed_at) / 1000.0;
+  WARN("worker SIGKILL: abort reached the survivor after "
+       << detection_s << " s; first step of generation 2 after " << recovery_s << " s");
+  CHECK(detection_s < 1.0);
+
+  // Same world size restored: every record of both parts (weights, optimizer, RNG, data
+  // position, progress) equals the uninterrupted run's.
+  const auto expected = final_state(f.checkpoints("reference"));
+  const auto actual = final_state(f.checkpoints("killed"));
+  REQUIRE(expected.size() == actual.size());
+  size_t different = 0;
+  for (const auto& [name, bytes] : expected) {
+    const auto it = actual.find(name);
+    if (it == actual.end() || it->second != bytes) {
+      UNSCOPED_INFO("differs: " << name);
+      ++different;
+    }
+  }
+  CHECK(different == 0);
+}
+
+TEST_CASE("harvest run: SIGTERM takes a final checkpoint on every rank and exits 0",
+          "[worker][run]") {
+  RunFixture f;
+  const std::string addr = address();
+  const std::vector<std::string> sets{"train.steps=100000", "checkpoint.every_steps=0"};
+  test::ChildProcess run(f.argv("stopped", addr, sets), (f.dir() / "stopped.log").string());
+  const Deadline deadline(60s);
+  // Running, a few steps in.
+  auto stepped = [&] {
+    const auto reply = coord::query_status(addr, {}, 500ms);
+    return reply && (*reply)->body().getStatusReply().getStep() >= 3;
+  };
+  while (!stepped() && !deadline.expired() && run.running()) std::this_thread::sleep_for(20ms);
+  INFO(run.output() << f.log("stopped", "coordinator") << f.log("stopped", "worker0")
+                    << f.log("stopped", "worker1"));
+  REQUIRE(run.running());
+  run.kill(SIGTERM);
+  const auto status = run.wait(60s);
+  REQUIRE(status);
+  CHECK(*status == 0);
+  CHECK_THAT(run.output(), Catch::Contains("stopped by SIGTERM"));
+  const int64_t step = latest_step(f.checkpoints("stopped"));
+  CHECK(step >= 3);
+  const auto verify = test::run(f.exe() + " ckpt verify " + f.checkpoints("stopped").string());
+  INFO(verify.output);
+  CHECK(verify.exit_code == 0);
+  CHECK_THAT(f.log("stopped", "worker1"), Catch::Contains("leaving: stopped by SIGTERM"));
+
+  // The next run of the same folder resumes from the final checkpoint.
+  const auto resumed =
+      test::run(f.command("stopped", address(), {"train.steps=" + std::to_string(step + 2)}));
+  INFO(resumed.output);
+  CHECK(resumed.exit_code == 0);
+  CHECK_THAT(resumed.output, Catch::Contains("\"checkpoint_step\":" + std::to_string(step + 2)));
+  CHECK_THAT(f.log("stopped", "worker0"),
+             Catch::Contains("training from step " + std::to_string(step)));
+}
+
+TEST_CASE("harvest run: a config that cannot train exits 2 naming the key", "[worker][run]") {
+  const auto no_vocab = test::run(std::string(HARVEST_EXE) +
+                                  " run --set dist.world_size=2 --set data.train_manifest=x");
+  CHECK(no_vocab.exit_code == 2);
+  CHECK_THAT(no_vocab.output, Catch::Contains("model.vocab: required"));
+  const auto nccl = test::run(
+      std::string(HARVEST_EXE) +
+      " worker --set data.train_manifest=x --set model.vocab=y --set dist.backend=inproc");
+  CHECK(nccl.exit_code == 2);
+  CHECK_THAT(nccl.output, Catch::Contains("dist.backend"));
+}

@@ -1,0 +1,517 @@
+#include "worker/coordinated_worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <thread>
+
+#include "checkpoint/from_config.hpp"
+#include "checkpoint/retention.hpp"
+#include "coordinator/client.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/time.hpp"
+#include "model/tokenizer/tokenizer.hpp"
+#include "worker/rank_trainer.hpp"
+
+namespace harvest {
+namespace fs = std::filesystem;
+using coord::Body;
+using coord::InMessage;
+
+namespace {
+
+// Wall-clock milliseconds, printed beside the events whose timing matters across processes
+// (an abort, the first step after recovery) so that detection and recovery can be measured.
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Lets the coordinator client's thread abort the current generation's group the moment an Abort
+// arrives, while the training thread may be blocked inside a collective.
+class GroupAborter {
+ public:
+  void arm(CommGroup* group, uint64_t generation) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    group_ = group;
+    generation_ = generation;
+  }
+  void disarm() { arm(nullptr, 0); }
+  void abort_below(uint64_t generation) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (group_ && generation_ < generation) group_->abort();
+  }
+
+ private:
+  std::mutex mutex_;
+  CommGroup* group_ = nullptr;
+  uint64_t generation_ = 0;
+};
+
+// Where this worker stands in one generation: Assign + Rendezvous.
+struct Placement {
+  uint64_t generation = 0;
+  int rank = -1;
+  int world_size = 0;
+  std::string store;  // rank 0's Gloo store, "host:port"
+  uint64_t resume_step = 0;
+  std::string resume_checkpoint;      // the committed step folder (empty: none)
+  std::shared_ptr<GlooStore> served;  // rank 0: the store it serves
+};
+
+enum class Ending { Finished, Stopped, Aborted };
+
+// Every rank stops at the same step boundary: a stop any rank saw (a signal) is agreed by an
+// all-reduce, so nobody starts a step that a peer skips.
+bool agreed_stop(CommGroup& group, bool stop_here, double timeout_s) {
+  at::Tensor votes = torch::full({1}, stop_here ? 1.0f : 0.0f);
+  group.all_reduce_sum(votes, Deadline::after_seconds(timeout_s));
+  return votes.item<float>() > 0;
+}
+
+// World size of a committed step folder, from its part-<rank>-of-<W>.h5 names (0: no parts).
+int64_t parts_in(const fs::path& folder) {
+  static const std::regex name(R"(part-\d+-of-(\d+)\.h5)");
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    std::smatch m;
+    const std::string file = entry.path().filename().string();
+    if (std::regex_match(file, m, name)) return std::stoll(m[1].str());
+  }
+  return 0;
+}
+
+// The part this rank restores from a committed step folder: its own when the world size is the
+// same (exact resume); otherwise part rank mod W (weights and optimizer are the same in every
+// part and the sampler position is global: only the random streams come from another rank).
+fs::path part_to_resume(const fs::path& folder, int64_t step, int rank, int world_size) {
+  const int64_t parts = parts_in(folder);
+  HARVEST_REQUIRE(parts > 0, Runtime, "committed checkpoint ", folder.string(),
+                  " has no part-<rank>-of-<W>.h5 files");
+  if (parts != world_size)
+    spdlog::warn(
+        "resuming {} ({} part(s)) with {} rank(s): rank {} restores part {}; exact resume holds "
+        "only for the "
+        "same world size",
+        folder.string(), parts, world_size, rank, rank % parts);
+  return checkpoint::part_path(folder.parent_path(), step, rank % parts, parts);
+}
+
+class CoordinatedWorker {
+ public:
+  CoordinatedWorker(const Config& config, const WorkerOptions& options,
+                    const std::atomic<int>& stop)
+      : config_(config), stop_(stop) {
+    coord::ClientOptions client = coord::client_options(config, proto::Role::WORKER);
+    client.desired_rank = options.desired_rank;
+    client.on_abort = [this](uint64_t generation, const std::string& reason) {
+      spdlog::warn("abort: generation {} ends ({}); aborting collectives (unix_ms={})",
+                   generation - 1, reason, unix_ms());
+      aborter_.abort_below(generation);
+    };
+    tokenizer_ = std::make_shared<const tokenizer::Tokenizer>(
+        tokenizer::Tokenizer::load(config.model.vocab));
+    client_ = std::make_unique<coord::CoordinatorClient>(client);
+  }
+
+  int run() {
+    for (;;) {
+      std::optional<Placement> placement = join_generation();
+      if (!placement) return leave("stopped before joining a generation");
+      switch (train_generation(*placement)) {
+        case Ending::Finished:
+          return leave("training finished");
+        case Ending::Stopped:
+          return leave(cat("stopped by SIG", sigabbrev_np(stop_.load())));
+        case Ending::Aborted:
+          break;  // the next generation
+      }
+    }
+  }
+
+ private:
+  // Waits for a rank in a new generation (spares wait here too) and its rendezvous; rank 0
+  // serves the Gloo store first and offers it. nullopt: a stop signal came first.
+  std::optional<Placement> join_generation() {
+    set_progress(proto::MemberState::REGISTERED);
+    std::optional<Placement> p;
+    while (stop_.load() == 0) {
+      pump_events(std::chrono::milliseconds(50));
+      if (!assigned_ || assigned_->generation < client_->abort_generation()) {
+        p.reset();  // not placed yet, or the generation aborted before it formed
+        continue;
+      }
+      if (!p || p->generation != assigned_->generation) {
+        p = *assigned_;
+        set_progress(proto::MemberState::FORMING);
+        if (p->rank == 0) {
+          p->served = serve_gloo_store(kStoreHost, 0, p->world_size, config_.dist.timeout_s);
+          client_->offer_gloo_store(p->generation, cat(kStoreHost, ":", p->served->port()));
+        }
+      }
+      if (rendezvous_ && rendezvous_->generation == p->generation) {
+        p->store = rendezvous_->store;
+        p->resume_step = rendezvous_->resume_step;
+        p->resume_checkpoint = rendezvous_->resume_checkpoint;
+        return p;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // One generation, top to bottom: group, resume, steps, checkpoints, final checkpoint.
+  Ending train_generation(const Placement& p) {
+    generation_ = p.generation;
+    rank_ = p.rank;
+    set_log_rank(p.rank);
+    std::unique_ptr<CommGroup> group = form_group(p);
+    if (!group) return Ending::Aborted;
+    aborter_.arm(group.get(), p.generation);
+    if (client_->abort_generation() > p.generation)
+      group->abort();  // an Abort that came while forming
+    try {
+      checkpoint::SaverOptions saver = checkpoint::saver_options(config_);
+      saver.on_part_durable = [this, generation = p.generation, rank = p.rank](
+                                  int64_t step, const fs::path& part) {
+        ack_part(generation, rank, step, part);
+      };
+      RankTrainer trainer(
+          config_, tokenizer_, *group, saver,
+          {{"rank", p.rank}, {"generation", p.generation}, {"world_size", p.world_size}});
+      resume(trainer, p);
+      committed_step_ = trainer.progress().step;
+      spdlog::info("generation {}: rank {} of {}, training from step {} to {} (unix_ms={})",
+                   p.generation, p.rank, p.world_size, trainer.progress().step, config_.train.steps,
+                   unix_ms());
+      set_progress(proto::MemberState::RUNNING, trainer.progress().step);
+
+      bool first_step = true;
+      Ending ending = Ending::Finished;
+      while (!trainer.finished()) {
+        if (agreed_stop(*group, stop_.load() != 0, config_.dist.timeout_s)) {
+          ending = Ending::Stopped;
+          break;
+        }
+        const StepOutcome outcome = trainer.step();
+        report(trainer, outcome);
+        if (first_step)
+          spdlog::info("generation {}: first step done, at step {} (unix_ms={})", p.generation,
+                       trainer.progress().step, unix_ms());
+        first_step = false;
+        if (trainer.checkpoint_due()) save(trainer);
+        pump_events(std::chrono::milliseconds(0));
+        if (shutdown_)
+          fail(ErrorKind::Runtime, "the coordinator shut this worker down: ", *shutdown_);
+      }
+      if (trainer.progress().step > committed_step_) {
+        save(trainer);
+        trainer.wait_saved();
+        if (!await_commit(trainer.progress().step)) return end_generation(Ending::Aborted);
+      }
+      spdlog::info("generation {}: {} at step {}; checkpoint step {} committed", p.generation,
+                   ending == Ending::Finished ? "finished" : "stopped", trainer.progress().step,
+                   committed_step_);
+      return end_generation(ending);
+    } catch (const std::exception& e) {
+      // A collective that failed because a peer died is the expected way to learn of it: the
+      // coordinator's Abort is on its way. Anything else is this worker's own failure.
+      if (!await_abort()) throw;
+      spdlog::warn("generation {} ended: {}", p.generation, e.what());
+      return end_generation(Ending::Aborted);
+    }
+  }
+
+  Ending end_generation(Ending ending) {
+    aborter_.disarm();
+    return ending;
+  }
+
+  // Forms the Gloo group on a helper thread, so that an Abort or a stop ends the wait at once; a
+  // formation left behind finishes or times out (dist.timeout_s) on its own and is dropped.
+  std::unique_ptr<CommGroup> form_group(const Placement& p) {
+    struct Forming {
+      std::mutex mutex;
+      std::condition_variable done;
+      std::unique_ptr<CommGroup> group;
+      std::string error;
+      bool finished = false;
+    };
+    auto forming = std::make_shared<Forming>();
+    GlooRendezvous r;
+    const auto colon = p.store.rfind(':');
+    HARVEST_REQUIRE(colon != std::string::npos, Runtime, "generation ", p.generation,
+                    ": the coordinator handed out Gloo store '", p.store, "', not host:port");
+    r.host = p.store.substr(0, colon);
+    r.port = std::stoi(p.store.substr(colon + 1));
+    r.rank = p.rank;
+    r.world_size = p.world_size;
+    r.generation = static_cast<int64_t>(p.generation);
+    r.timeout_s = config_.dist.timeout_s;
+    r.interface_host = kStoreHost;
+    std::thread([forming, r, served = p.served] {
+      std::unique_ptr<CommGroup> group;
+      std::string error;
+      try {
+        group = make_gloo_group(r, served);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      std::lock_guard<std::mutex> lock(forming->mutex);
+      forming->group = std::move(group);
+      forming->error = error;
+      forming->finished = true;
+      forming->done.notify_all();
+    }).detach();
+    std::unique_lock<std::mutex> lock(forming->mutex);
+    while (!forming->done.wait_for(lock, std::chrono::milliseconds(20),
+                                   [&] { return forming->finished; })) {
+      if (client_->abort_generation() > p.generation || stop_.load() != 0) {
+        spdlog::warn("generation {}: abandoned while forming the group", p.generation);
+        return nullptr;
+      }
+    }
+    if (!forming->group) {
+      spdlog::warn("generation {}: {}", p.generation, forming->error);
+      if (await_abort()) return nullptr;
+      fail(ErrorKind::Runtime, "generation ", p.generation, ": ", forming->error);
+    }
+    return std::move(forming->group);
+  }
+
+  void resume(RankTrainer& trainer, const Placement& p) {
+    if (p.resume_step > 0) {
+      const fs::path folder = p.resume_checkpoint;
+      // The coordinator committed it (journal); the marker may not be written yet if the old
+      // rank 0 died in between: the new rank 0 writes it.
+      if (p.rank == 0) commit_marker(p.resume_step, folder);
+      trainer.resume(
+          part_to_resume(folder, static_cast<int64_t>(p.resume_step), p.rank, p.world_size));
+      return;
+    }
+    // No commit in this job's journal: checkpoint.resume decides (a run continued from an
+    // earlier job's checkpoints, or from scratch).
+    if (const auto found = checkpoint::resolve_resume(config_)) {
+      for (const auto& why : found->skipped) spdlog::warn("not resuming from {}", why);
+      trainer.resume(part_to_resume(found->parts.at(0).parent_path(), found->checkpoint.step,
+                                    p.rank, p.world_size));
+    }
+  }
+
+  void save(RankTrainer& trainer) {
+    {
+      std::lock_guard<std::mutex> lock(positions_mutex_);
+      positions_[trainer.progress().step] = parse_sampler_state(trainer.sampler_state());
+    }
+    trainer.save();
+  }
+
+  // Phase one (on the saver's thread): this rank's part is durable.
+  void ack_part(uint64_t generation, int rank, int64_t step, const fs::path& part) {
+    data::SamplerState position;
+    {
+      std::lock_guard<std::mutex> lock(positions_mutex_);
+      position = positions_[step];
+      positions_.erase(positions_.begin(), positions_.upper_bound(step));
+    }
+    client_->ack_checkpoint(generation, static_cast<uint64_t>(step), rank,
+                            part.parent_path().string(), fs::file_size(part), position.epoch,
+                            position.cursor);
+  }
+
+  // Phase two: waits for the coordinator's commit of `step`. false: the generation was aborted
+  // first (the new one resumes from whatever was committed).
+  bool await_commit(int64_t step) {
+    const Deadline deadline = Deadline::after_seconds(config_.dist.timeout_s);
+    set_progress(proto::MemberState::RUNNING, static_cast<uint64_t>(step));
+    for (;;) {
+      // An Abort is queued after any commit sent before it: look at the flag, then drain.
+      const bool aborted = client_->abort_generation() > generation_;
+      pump_events(std::chrono::milliseconds(aborted ? 0 : 50));
+      if (committed_step_ >= step) return true;
+      if (aborted) return false;
+      HARVEST_REQUIRE(!deadline.expired(), Runtime, "checkpoint step ", step,
+                      ": no checkpointCommit from ", config_.coordinator.address,
+                      " within dist.timeout_s = ", config_.dist.timeout_s, " s");
+    }
+  }
+
+  // After a failed collective: true once the coordinator's Abort for this generation arrived
+  // (within twice its loss-detection time), false when none came (the failure is our own).
+  bool await_abort() {
+    const auto limit = std::chrono::milliseconds(
+        2 * config_.coordinator.heartbeat_ms * config_.coordinator.miss_limit + 1000);
+    const Deadline deadline(limit);
+    while (client_->abort_generation() <= generation_ && !deadline.expired())
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return client_->abort_generation() > generation_;
+  }
+
+  // Rank 0 writes the commit marker of a checkpoint the coordinator committed, then applies
+  // retention. Idempotent: a step already listed is listed again with its parts re-checked.
+  void commit_marker(uint64_t step, const fs::path& folder) {
+    const int64_t world = parts_in(folder);
+    HARVEST_REQUIRE(world > 0, Runtime, "committed checkpoint step ", step, " at ", folder.string(),
+                    " has no parts to commit");
+    checkpoint::commit_checkpoint(folder.parent_path(), static_cast<int64_t>(step), world);
+    try {
+      checkpoint::apply_retention(folder.parent_path(),
+                                  {config_.checkpoint.keep_last, config_.checkpoint.keep_every});
+    } catch (const std::exception& e) {
+      spdlog::warn("checkpoint retention in {} failed (retried after the next commit): {}",
+                   folder.parent_path().string(), e.what());
+    }
+  }
+
+  void report(const RankTrainer& trainer, const StepOutcome& outcome) {
+    const uint64_t step = static_cast<uint64_t>(trainer.progress().step);
+    const double samples_per_sec =
+        outcome.step_s > 0 ? static_cast<double>(outcome.clips) / outcome.step_s : 0;
+    coord::Progress progress;
+    progress.generation = generation_;
+    progress.step = step;
+    progress.state = proto::MemberState::RUNNING;
+    progress.loss = outcome.loss;
+    progress.samples_per_sec = samples_per_sec;
+    progress.step_seconds = outcome.step_s;
+    client_->set_progress(progress);
+    if (step % static_cast<uint64_t>(config_.train.log_every) == 0)
+      client_->report_step(generation_, step, parse_sampler_state(trainer.sampler_state()).cursor,
+                           outcome.loss, samples_per_sec);
+  }
+
+  void set_progress(proto::MemberState state, uint64_t step = 0) {
+    coord::Progress progress;
+    progress.generation = generation_;
+    progress.step = step;
+    progress.state = state;
+    client_->set_progress(progress);
+  }
+
+  int leave(const std::string& reason) {
+    spdlog::info("leaving: {}", reason);
+    client_->leave(reason);
+    return 0;
+  }
+
+  // Takes what the coordinator sent, waiting at most `wait` for the first message.
+  void pump_events(std::chrono::milliseconds wait) {
+    for (auto event = client_->next_event(wait); event;
+         event = client_->next_event(std::chrono::milliseconds(0)))
+      handle(**event);
+  }
+
+  void handle(const InMessage& message) {
+    const auto body = message.body();
+    switch (message.which()) {
+      case Body::ASSIGN:
+        return handle_assign(body.getAssign());
+      case Body::RENDEZVOUS:
+        return handle_rendezvous(body.getRendezvous());
+      case Body::CHECKPOINT_COMMIT:
+        return handle_commit(body.getCheckpointCommit());
+      case Body::ABORT:
+        return;  // acted on by the client thread (on_abort)
+      case Body::SHARD_PLAN:
+        return;  // this worker starts its own loaders (docs/data.md)
+      case Body::SHUTDOWN:
+        return handle_shutdown(body.getShutdown());
+      case Body::ERROR:
+        spdlog::warn("coordinator {}: {}", config_.coordinator.address,
+                     body.getError().getMessage().cStr());
+        return;
+      default:
+        spdlog::warn("ignored a {} message from the coordinator",
+                     coord::body_name(message.which()));
+    }
+  }
+
+  void handle_assign(proto::Assign::Reader a) {
+    if (a.getRank() < 0) {
+      if (a.getGeneration() > 0 && a.getWorldSize() > 0)
+        spdlog::info("spare in generation {}: waiting for a place", a.getGeneration());
+      return;
+    }
+    if (assigned_ && a.getGeneration() <= assigned_->generation) return;
+    Placement p;
+    p.generation = a.getGeneration();
+    p.rank = a.getRank();
+    p.world_size = static_cast<int>(a.getWorldSize());
+    assigned_ = p;
+    spdlog::info("assigned rank {} of {} in generation {}", p.rank, p.world_size, p.generation);
+  }
+
+  void handle_rendezvous(proto::Rendezvous::Reader r) {
+    HARVEST_REQUIRE(r.getBackend().isGlooStore(), Runtime, "generation ", r.getGeneration(),
+                    ": the coordinator handed out a backend other than a Gloo store; CPU workers "
+                    "train with Gloo");
+    Placement p;
+    p.generation = r.getGeneration();
+    p.rank = r.getRank();
+    p.world_size = static_cast<int>(r.getWorldSize());
+    p.store = r.getBackend().getGlooStore();
+    p.resume_step = r.getResumeStep();
+    p.resume_checkpoint = r.getResumeCheckpoint();
+    rendezvous_ = p;
+  }
+
+  void handle_commit(proto::CheckpointCommit::Reader c) {
+    const auto step = static_cast<int64_t>(c.getStep());
+    // Only the generation's rank 0 writes the marker (one committer per folder).
+    if (c.getGeneration() == generation_ && rank_ == 0) {
+      try {
+        commit_marker(c.getStep(), c.getPath().cStr());
+      } catch (const std::exception& e) {
+        spdlog::error(
+            "checkpoint step {}: the coordinator committed it but its marker could not be written: "
+            "{}",
+            step, e.what());
+      }
+    }
+    if (c.getGeneration() == generation_) committed_step_ = std::max(committed_step_, step);
+    spdlog::info("checkpoint step {} committed", step);
+  }
+
+  void handle_shutdown(proto::Shutdown::Reader s) {
+    shutdown_ = s.getReason().cStr();
+    spdlog::error("the coordinator shuts this worker down: {}", *shutdown_);
+  }
+
+  static constexpr const char* kStoreHost = "127.0.0.1";
+
+  Config config_;
+  const std::atomic<int>& stop_;
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;
+  GroupAborter aborter_;  // before the client: its thread calls it
+  std::unique_ptr<coord::CoordinatorClient> client_;
+  std::optional<Placement> assigned_;
+  std::optional<Placement> rendezvous_;
+  std::optional<std::string> shutdown_;
+  uint64_t generation_ = 0;
+  int rank_ = -1;
+  int64_t committed_step_ = 0;
+  std::mutex positions_mutex_;  // the saver thread reads what save() recorded
+  std::map<int64_t, data::SamplerState> positions_;
+};
+
+}  // namespace
+
+int run_coordinated_worker(const Config& config, const WorkerOptions& options,
+                           const std::atomic<int>& stop) {
+  require_trainable(config);
+  HARVEST_REQUIRE(config.dist.backend == "gloo" || config.dist.backend == "auto", Config,
+                  "dist.backend = ", config.dist.backend,
+                  ": `harvest worker` trains on CPU with Gloo (use gloo or auto)");
+  at::set_num_threads(intra_op_threads(config.train));
+  CoordinatedWorker worker(config, options, stop);
+  return worker.run();
+}
+
+}  // namespace harvest
