@@ -252,5 +252,17 @@ TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable swe
     const auto defaults =
         run_json(kHarvest + " sweep " + d + "/run --threads 2 --no-progress --out " + d + "/eval2");
     CHECK(defaults["evaluated_steps"] == nlohmann::json::array({2, 4}));
+
+    // A committed checkpoint that no longer verifies is listed as failed; the others still run.
+    const fs::path part = dir.path() / "run/checkpoints/step-000000000002/part-00000-of-00001.h5";
+    fs::resize_file(part, fs::file_size(part) / 2);
+    const auto broken =
+        run(kHarvest + " sweep " + d + "/run --threads 2 --no-progress --out " + d + "/eval3");
+    INFO(broken.output);
+    CHECK(broken.exit_code == 1);
+    CHECK_THAT(broken.output, Catch::Contains("failed: step-000000000002"));
+    const nlohmann::json partial = nlohmann::json::parse(std::ifstream(d + "/eval3/results.json"));
+    REQUIRE(partial["records"].size() == 1);
+    CHECK(partial["records"][0]["step"] == 4);
   }
 }
