@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -136,6 +137,37 @@ std::map<std::string, std::string> final_state(const fs::path& checkpoints) {
   return state;
 }
 
+// Records that differ between two runs' final checkpoints (each named with UNSCOPED_INFO).
+size_t differing_records(const fs::path& expected_dir, const fs::path& actual_dir) {
+  const auto expected = final_state(expected_dir);
+  const auto actual = final_state(actual_dir);
+  size_t different = expected.size() == actual.size() ? 0 : 1;
+  for (const auto& [name, bytes] : expected) {
+    const auto it = actual.find(name);
+    if (it == actual.end() || it->second != bytes) {
+      UNSCOPED_INFO("differs: " << name);
+      ++different;
+    }
+  }
+  return different;
+}
+
+// Processes started by `parent` whose command line contains `word`.
+std::vector<pid_t> children_of(pid_t parent, const std::string& word) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(parent) + "/task", ec)) {
+    std::ifstream children(task.path() / "children");
+    pid_t pid = 0;
+    while (children >> pid) {
+      std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+      std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+      if (args.find(word) != std::string::npos) out.push_back(pid);
+    }
+  }
+  return out;
+}
+
 // The unix_ms of the first log line matching `pattern` after `from`, or -1.
 int64_t event_ms(const std::string& log, const std::string& pattern, int64_t from = 0) {
   const std::regex line(pattern + R"([^\n]*unix_ms=(\d+))");
@@ -223,18 +255,66 @@ TEST_CASE("harvest run: a SIGKILLed worker is detected in under 1 s and the run 
 
   // Same world size restored: every record of both parts (weights, optimizer, RNG, data
   // position, progress) equals the uninterrupted run's.
-  const auto expected = final_state(f.checkpoints("reference"));
-  const auto actual = final_state(f.checkpoints("killed"));
-  REQUIRE(expected.size() == actual.size());
-  size_t different = 0;
-  for (const auto& [name, bytes] : expected) {
-    const auto it = actual.find(name);
-    if (it == actual.end() || it->second != bytes) {
-      UNSCOPED_INFO("differs: " << name);
-      ++different;
-    }
+  CHECK(differing_records(f.checkpoints("reference"), f.checkpoints("killed")) == 0);
+}
+
+TEST_CASE(
+    "harvest run: SIGKILLed loader and coordinator are replaced and the run ends bitwise equal",
+    "[worker][run]") {
+  RunFixture f;
+  const std::vector<std::string> sets{"train.steps=60", "checkpoint.every_steps=10",
+                                      "data.loaders_per_worker=1"};
+  const auto reference = test::run(f.command("reference", address(), sets));
+  INFO(reference.output);
+  REQUIRE(reference.exit_code == 0);
+
+  // Kills one process of a running job once its first checkpoint is committed.
+  auto run_and_kill = [&](const std::string& name,
+                          const std::function<std::optional<pid_t>(
+                              const std::string& addr, test::ChildProcess& run)>& victim) {
+    const std::string addr = address();
+    test::ChildProcess run(f.argv(name, addr, sets), (f.dir() / (name + ".log")).string());
+    const Deadline deadline(60s);
+    while (latest_step(f.checkpoints(name)) < 10 && !deadline.expired() && run.running())
+      std::this_thread::sleep_for(20ms);
+    std::optional<pid_t> pid;
+    while (!pid && !deadline.expired()) pid = victim(addr, run);
+    INFO(run.output() << f.log(name, "coordinator") << f.log(name, "worker0")
+                      << f.log(name, "worker1"));
+    REQUIRE(pid);
+    REQUIRE(::kill(*pid, SIGKILL) == 0);
+    const auto status = run.wait(60s);
+    REQUIRE(status);
+    CHECK(*status == 0);
+    CHECK_THAT(run.output(), Catch::Contains("\"checkpoint_step\":60"));
+    return run.output();
+  };
+
+  SECTION("loader: its worker restarts it where it stopped") {
+    const std::string out =
+        run_and_kill("loader", [](const std::string& addr, test::ChildProcess&) {
+          const auto worker = worker_pid(addr, 1);
+          const auto loaders = worker ? children_of(*worker, "loader") : std::vector<pid_t>{};
+          return loaders.empty() ? std::nullopt : std::optional<pid_t>(loaders.front());
+        });
+    CHECK_THAT(out, Catch::Contains("\"restarts\":0"));
+    CHECK_THAT(f.log("loader", "worker1"), Catch::Contains("restarting it at batch"));
+    CHECK(differing_records(f.checkpoints("reference"), f.checkpoints("loader")) == 0);
   }
-  CHECK(different == 0);
+  SECTION(
+      "coordinator: the launcher restarts it, it replays its journal and the workers reattach") {
+    const std::string out =
+        run_and_kill("coordinator", [](const std::string&, test::ChildProcess& run) {
+          std::smatch m;
+          const std::string text = run.output();
+          return std::regex_search(text, m, std::regex(R"(started coordinator \(pid (\d+)\))"))
+                     ? std::optional<pid_t>(std::stoi(m[1].str()))
+                     : std::nullopt;
+        });
+    CHECK_THAT(out, Catch::Contains("\"restarts\":1"));
+    CHECK_THAT(f.log("coordinator", "worker0"), Catch::Contains("reattached"));
+    CHECK(differing_records(f.checkpoints("reference"), f.checkpoints("coordinator")) == 0);
+  }
 }
 
 TEST_CASE("harvest run: SIGTERM takes a final checkpoint on every rank and exits 0",
