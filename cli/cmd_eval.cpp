@@ -67,7 +67,9 @@ struct TaskArgs {
                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
 
-  eval::EvalOptions options(eval::Task task, const std::string& manifest) const {
+  // `strict` (eval): task-specific flags go through, so a flag of another task is refused.
+  // Otherwise (a sweep over several tasks) each applies to its own task only.
+  eval::EvalOptions options(eval::Task task, const std::string& manifest, bool strict) const {
     eval::EvalOptions o;
     o.task = task;
     o.manifest = manifest;
@@ -77,9 +79,9 @@ struct TaskArgs {
     o.batch_size = batch_size > 0 ? batch_size : 32;
     o.threads = resolved_threads();
     o.captions = eval::parse_caption_use(captions, "--captions");
-    o.dsl = dsl;
+    o.dsl = (strict || task == eval::Task::Retrieval) && dsl;
     o.dsl_scale = dsl_scale;
-    if (task == eval::Task::Classification) {
+    if (strict || task == eval::Task::Classification) {
       o.classes_file = labels;
       o.templates_file = templates;
     }
@@ -105,7 +107,7 @@ struct EvalArgs {
 
 void run_eval(const EvalArgs& args) {
   const eval::Task task = eval::parse_task(args.task, "--task");
-  eval::EvalOptions options = args.common.options(task, args.manifest);
+  eval::EvalOptions options = args.common.options(task, args.manifest, true);
   options.save_embeddings = args.save_embeddings;
   eval::check_options(options);
   at::set_num_threads(options.threads);
@@ -155,7 +157,7 @@ void run_sweep(SweepArgs args) {
   for (size_t i = 0; i < args.tasks.size(); ++i) {
     const eval::Task task = eval::parse_task(args.tasks[i], "--task");
     options.tasks.push_back(
-        args.common.options(task, args.manifests[args.manifests.size() == 1 ? 0 : i]));
+        args.common.options(task, args.manifests[args.manifests.size() == 1 ? 0 : i], false));
   }
   at::set_num_threads(args.common.resolved_threads());
   const eval::SweepSummary s = eval::run_sweep(options);

@@ -218,6 +218,8 @@ TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable swe
     refused("--task retrieval --manifest " + test + " --wise-ft-alpha 0.5", 2,
             "needs --base-checkpoint");
     refused("--task retrieval --manifest " + test + " --device tpu", 2, "--device 'tpu'");
+    refused("--task retrieval --manifest " + test + " --labels " + d + "/few.txt", 2,
+            "--labels/--templates apply to --task classification only");
     write_file(d + "/data/missing.jsonl", R"({"video": "videos/none.mp4", "caption": "x"})"
                                           "\n");
     refused("--task retrieval --manifest " + d + "/data/missing.jsonl", 1,
@@ -226,7 +228,7 @@ TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable swe
 
   {  // sweep: every committed checkpoint once, resumable
     const std::string sweep = kHarvest + " sweep " + d +
-                              "/run --threads 2 --no-progress --task retrieval --task mcqa " +
+                              "/run --threads 2 --no-progress --dsl --task retrieval --task mcqa " +
                               "--manifest " + test + " --manifest " + d + "/data/mc.jsonl";
     const auto first = run_json(sweep);
     CHECK(first["evaluated_steps"] == nlohmann::json::array({2, 2, 4, 4}));
@@ -242,6 +244,7 @@ TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable swe
     CHECK_THAT(lines[0], Catch::StartsWith("step,checkpoint,task,label,t2v_r1"));
     CHECK(fs::exists(d + "/run/eval/plots/t2v_r1.svg"));
     CHECK(fs::exists(d + "/run/eval/plots/accuracy.svg"));
+    CHECK(fs::exists(d + "/run/eval/plots/dsl_t2v_r1.svg"));  // --dsl went to retrieval only
     std::ifstream results(d + "/run/eval/results.json");
     const nlohmann::json all = nlohmann::json::parse(results);
     REQUIRE(all["records"].size() == 4);
