@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "core/error.hpp"
 #include "dataloader/manifest.hpp"
@@ -77,20 +78,35 @@ RetrievalSet load_retrieval_set(const std::string& manifest, const std::string& 
   const data::Manifest m = load_nonempty(manifest, root);
   RetrievalSet set;
   set.manifest = manifest;
-  set.min_per_video = INT64_MAX;
+  // Rows naming the same clip (path and span) are one video: listed twice it would compete with
+  // itself, and under the pessimistic tie rule its own duplicate would outrank it.
+  std::map<std::tuple<std::string, double, double>, size_t> seen;
+  std::vector<std::vector<std::string>> captions;
   for (const data::ManifestEntry& e : m.entries) {
     const std::string where = manifest + ":" + std::to_string(e.line);
     HARVEST_REQUIRE(!e.captions.empty(), Usage, where,
                     ":caption: retrieval needs a caption or captions for every video");
-    const int64_t video = static_cast<int64_t>(set.videos.size());
-    set.videos.push_back(video_of(m, e));
-    const int64_t count = static_cast<int64_t>(e.captions.size());
+    const EvalVideo video = video_of(m, e);
+    const auto key = std::make_tuple(video.path, video.start.value_or(-1), video.end.value_or(-1));
+    const auto [it, fresh] = seen.emplace(key, set.videos.size());
+    if (fresh) {
+      set.videos.push_back(video);
+      captions.emplace_back();
+    } else {
+      ++set.merged_rows;
+    }
+    std::vector<std::string>& mine = captions[it->second];
+    mine.insert(mine.end(), e.captions.begin(), e.captions.end());
+  }
+  set.min_per_video = INT64_MAX;
+  for (size_t v = 0; v < captions.size(); ++v) {
+    const int64_t count = static_cast<int64_t>(captions[v].size());
     set.captions_in_manifest += count;
     set.min_per_video = std::min(set.min_per_video, count);
     set.max_per_video = std::max(set.max_per_video, count);
     for (int64_t c = 0; c < (use == CaptionUse::All ? count : 1); ++c) {
-      set.captions.push_back(e.captions[static_cast<size_t>(c)]);
-      set.text_to_video.push_back(video);
+      set.captions.push_back(captions[v][static_cast<size_t>(c)]);
+      set.text_to_video.push_back(static_cast<int64_t>(v));
     }
   }
   return set;

@@ -39,7 +39,9 @@ struct RetrievalSet {
   std::vector<int64_t> text_to_video;            // captions[t] describes videos[text_to_video[t]]
   int64_t captions_in_manifest = 0;              // before `use` dropped any
   int64_t min_per_video = 0, max_per_video = 0;  // captions per video in the manifest
+  int64_t merged_rows = 0;  // rows naming a clip (path, start, end) an earlier row named
 };
+// Rows naming the same clip are merged into one video with all their captions, in row order.
 RetrievalSet load_retrieval_set(const std::string& manifest, const std::string& root,
                                 CaptionUse use);
 

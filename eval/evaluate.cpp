@@ -185,6 +185,7 @@ ojson evaluate(EvalModel& model, const EvalOptions& o) {
         {"per_video_min", set.min_per_video},
         {"per_video_max", set.max_per_video},
         {"use", caption_use_name(o.captions)},
+        {"rows_merged", set.merged_rows},
         {"queries", set.captions.size()},
         {"rule",
          o.captions == CaptionUse::All
@@ -316,6 +317,9 @@ std::string format_result(const ojson& r) {
   if (p.contains("captions")) {
     const ojson& c = p["captions"];
     const int64_t lo = c["per_video_min"], hi = c["per_video_max"];
+    if (c["rows_merged"].get<int64_t>() > 0)
+      out << "  rows        " << c["rows_merged"]
+          << " manifest rows named an earlier row's clip: merged\n";
     out << "  captions    " << c["in_manifest"] << " in the manifest, "
         << (lo == hi ? std::to_string(lo) : cat(lo, "-", hi)) << " per video; use "
         << c["use"].get<std::string>() << ": " << c["rule"].get<std::string>() << "\n";

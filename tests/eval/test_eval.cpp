@@ -117,6 +117,23 @@ TEST_CASE("retrieval sets: every caption a query or the first one only", "[eval]
   CHECK(first.captions == std::vector<std::string>{"a one", "b one"});
   CHECK(first.captions_in_manifest == 4);
 
+  // Rows naming the same clip are one video with all their captions.
+  write_file(dir.file("rows.jsonl"),
+             R"({"video": "a.mp4", "caption": "a one"})"
+             "\n"
+             R"({"video": "b.mp4", "caption": "b one"})"
+             "\n"
+             R"({"video": "a.mp4", "caption": "a two"})"
+             "\n"
+             R"({"video": "a.mp4", "caption": "a later", "start": 4, "end": 6})"
+             "\n");
+  const eval::RetrievalSet rows =
+      eval::load_retrieval_set(dir.file("rows.jsonl"), "", eval::CaptionUse::All);
+  CHECK(rows.videos.size() == 3);
+  CHECK(rows.merged_rows == 1);
+  CHECK(rows.captions == std::vector<std::string>{"a one", "a two", "b one", "a later"});
+  CHECK(rows.text_to_video == std::vector<int64_t>{0, 0, 1, 2});
+
   write_file(dir.file("labels_only.jsonl"), R"({"video": "a.mp4", "label": "x"})"
                                             "\n");
   CHECK_THROWS_WITH(
