@@ -1,6 +1,5 @@
 #include "eval/evaluate.hpp"
 
-#include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 
 #include <cstdio>
@@ -157,6 +156,118 @@ ojson timing_json(const Embedded& e, const Stopwatch& total, int threads,
                {"device", device}};
 }
 
+struct Geometry {
+  int64_t frames, size;
+};
+
+// What one task produces: the record's metrics and protocol, the embeddings, what to save.
+struct TaskRun {
+  ojson result, protocol;
+  Embedded e;
+  SavedEmbeddings saved;
+};
+
+// Captions against videos: cosine (and dual-softmax) ranks both ways.
+void run_retrieval(EvalModel& model, const EvalOptions& o, const Geometry& g, TaskRun& run) {
+  const RetrievalSet set = load_retrieval_set(o.manifest, o.root, o.captions);
+  run.protocol["dataset"]["videos"] = set.videos.size();
+  run.protocol["dataset"]["texts"] = set.captions.size();
+  run.protocol["captions"] = ojson{
+      {"in_manifest", set.captions_in_manifest},
+      {"per_video_min", set.min_per_video},
+      {"per_video_max", set.max_per_video},
+      {"use", caption_use_name(o.captions)},
+      {"rows_merged", set.merged_rows},
+      {"queries", set.captions.size()},
+      {"rule",
+       o.captions == CaptionUse::All
+           ? "every caption is a text-to-video query; a video's video-to-text rank is the best "
+             "rank among its captions"
+           : "only each video's first caption is used (one text query per video)"}};
+  run.e = embed_all(model, set.videos, set.captions, o, g.frames, g.size);
+  const Scores s = to_scores(at::matmul(run.e.text, run.e.video.t()));
+  const RetrievalMetrics cosine = retrieval_metrics(s, set.text_to_video);
+  run.result["t2v"] = rank_json(cosine.t2v);
+  run.result["v2t"] = rank_json(cosine.v2t);
+  ojson scoring = ojson::array({"cosine"});
+  if (o.dsl) {
+    const RetrievalMetrics t2v =
+        retrieval_metrics(dual_softmax_for_t2v(s, o.dsl_scale), set.text_to_video);
+    const RetrievalMetrics v2t =
+        retrieval_metrics(dual_softmax_for_v2t(s, o.dsl_scale), set.text_to_video);
+    run.result["dsl"] = ojson{{"t2v", rank_json(t2v.t2v)}, {"v2t", rank_json(v2t.v2t)}};
+    scoring.push_back("dual-softmax");
+    run.protocol["dsl_scale"] = o.dsl_scale;
+  }
+  run.protocol["scoring"] = scoring;
+  run.saved.indices["text_to_video"] = set.text_to_video;
+}
+
+// Videos against one template-ensembled embedding per class.
+void run_classification(EvalModel& model, const EvalOptions& o, const Geometry& g, TaskRun& run) {
+  const ClassificationSet set =
+      load_classification_set(o.manifest, o.root, o.classes_file, o.templates_file);
+  std::vector<std::string> prompts;
+  for (const std::string& name : set.classes)
+    for (const std::string& t : set.templates) {
+      const size_t at = t.find("{}");
+      prompts.push_back(t.substr(0, at) + name + t.substr(at + 2));
+    }
+  run.protocol["dataset"]["videos"] = set.videos.size();
+  run.protocol["classes"] =
+      ojson{{"count", set.classes.size()},
+            {"from", set.classes_file.empty() ? "the manifest's labels, sorted" : set.classes_file},
+            {"templates", set.templates.size()},
+            {"templates_from",
+             set.templates_file.empty() ? "the class name alone ({})" : set.templates_file},
+            {"rule",
+             "a class's embedding is the mean of its L2-normalised prompt embeddings, "
+             "re-normalised; the class with the highest cosine is predicted"}};
+  run.e = embed_all(model, set.videos, prompts, o, g.frames, g.size);
+  const int64_t c = static_cast<int64_t>(set.classes.size());
+  const int64_t k = static_cast<int64_t>(set.templates.size());
+  run.e.text =
+      torch::nn::functional::normalize(run.e.text.reshape({c, k, -1}).mean(1),
+                                       torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  const ClassificationMetrics m =
+      classification_metrics(to_scores(at::matmul(run.e.video, run.e.text.t())), set.labels);
+  run.result["top1"] = m.top1;
+  run.result["top5"] = m.top5;
+  run.result["mean_class_top1"] = m.mean_class_top1;
+  run.result["samples"] = m.samples;
+  run.protocol["scoring"] = ojson::array({"cosine"});
+  run.saved.indices["labels"] = set.labels;
+}
+
+// Each video against its own candidates.
+void run_mcqa(EvalModel& model, const EvalOptions& o, const Geometry& g, TaskRun& run) {
+  const McqaSet set = load_mcqa_set(o.manifest, o.root);
+  const int64_t n = static_cast<int64_t>(set.videos.size());
+  const int64_t k = static_cast<int64_t>(set.candidates.front().size());
+  std::vector<std::string> texts;
+  std::vector<int64_t> owner;
+  for (int64_t q = 0; q < n; ++q)
+    for (const std::string& c : set.candidates[static_cast<size_t>(q)]) {
+      texts.push_back(c);
+      owner.push_back(q);
+    }
+  run.protocol["dataset"]["videos"] = n;
+  run.protocol["dataset"]["texts"] = texts.size();
+  run.protocol["candidates"] =
+      ojson{{"per_question", k},
+            {"rule",
+             "the candidate with the highest cosine to the video is the answer; a tie with the "
+             "right candidate counts as wrong"}};
+  run.e = embed_all(model, set.videos, texts, o, g.frames, g.size);
+  const at::Tensor per_question =
+      (run.e.text.reshape({n, k, -1}) * run.e.video.unsqueeze(1)).sum(-1);
+  run.result["accuracy"] = multiple_choice_accuracy(to_scores(per_question), set.answers);
+  run.result["questions"] = n;
+  run.protocol["scoring"] = ojson::array({"cosine"});
+  run.saved.indices["text_to_video"] = owner;
+  run.saved.indices["answer"] = set.answers;
+}
+
 }  // namespace
 
 ojson evaluate(EvalModel& model, const EvalOptions& o) {
@@ -169,113 +280,27 @@ ojson evaluate(EvalModel& model, const EvalOptions& o) {
                   model.spec.checkpoint, " takes ", arch.vision.image_size,
                   " px input (its position embedding is fixed)");
 
-  ojson result;
-  result["task"] = task_name(o.task);
-  ojson protocol;
-  protocol["dataset"] = ojson{{"manifest", o.manifest}, {"split", split_name(o.manifest)}};
-  SavedEmbeddings saved;
-  Embedded e;
-
-  if (o.task == Task::Retrieval) {
-    const RetrievalSet set = load_retrieval_set(o.manifest, o.root, o.captions);
-    protocol["dataset"]["videos"] = set.videos.size();
-    protocol["dataset"]["texts"] = set.captions.size();
-    protocol["captions"] = ojson{
-        {"in_manifest", set.captions_in_manifest},
-        {"per_video_min", set.min_per_video},
-        {"per_video_max", set.max_per_video},
-        {"use", caption_use_name(o.captions)},
-        {"rows_merged", set.merged_rows},
-        {"queries", set.captions.size()},
-        {"rule",
-         o.captions == CaptionUse::All
-             ? "every caption is a text-to-video query; a video's video-to-text rank is the best "
-               "rank among its captions"
-             : "only each video's first caption is used (one text query per video)"}};
-    e = embed_all(model, set.videos, set.captions, o, frames, size);
-    const Scores s = to_scores(at::matmul(e.text, e.video.t()));
-    const RetrievalMetrics cosine = retrieval_metrics(s, set.text_to_video);
-    result["t2v"] = rank_json(cosine.t2v);
-    result["v2t"] = rank_json(cosine.v2t);
-    ojson scoring = ojson::array({"cosine"});
-    if (o.dsl) {
-      const RetrievalMetrics t2v =
-          retrieval_metrics(dual_softmax_for_t2v(s, o.dsl_scale), set.text_to_video);
-      const RetrievalMetrics v2t =
-          retrieval_metrics(dual_softmax_for_v2t(s, o.dsl_scale), set.text_to_video);
-      result["dsl"] = ojson{{"t2v", rank_json(t2v.t2v)}, {"v2t", rank_json(v2t.v2t)}};
-      scoring.push_back("dual-softmax");
-      protocol["dsl_scale"] = o.dsl_scale;
-    }
-    protocol["scoring"] = scoring;
-    saved.indices["text_to_video"] = set.text_to_video;
-  } else if (o.task == Task::Classification) {
-    const ClassificationSet set =
-        load_classification_set(o.manifest, o.root, o.classes_file, o.templates_file);
-    std::vector<std::string> prompts;
-    for (const std::string& name : set.classes)
-      for (const std::string& t : set.templates) {
-        const size_t at = t.find("{}");
-        prompts.push_back(t.substr(0, at) + name + t.substr(at + 2));
-      }
-    protocol["dataset"]["videos"] = set.videos.size();
-    protocol["classes"] = ojson{
-        {"count", set.classes.size()},
-        {"from", set.classes_file.empty() ? "the manifest's labels, sorted" : set.classes_file},
-        {"templates", set.templates.size()},
-        {"templates_from",
-         set.templates_file.empty() ? "the class name alone ({})" : set.templates_file},
-        {"rule",
-         "a class's embedding is the mean of its L2-normalised prompt embeddings, "
-         "re-normalised; the class with the highest cosine is predicted"}};
-    e = embed_all(model, set.videos, prompts, o, frames, size);
-    const int64_t c = static_cast<int64_t>(set.classes.size());
-    const int64_t k = static_cast<int64_t>(set.templates.size());
-    e.text = torch::nn::functional::normalize(
-        e.text.reshape({c, k, -1}).mean(1), torch::nn::functional::NormalizeFuncOptions().dim(-1));
-    const ClassificationMetrics m =
-        classification_metrics(to_scores(at::matmul(e.video, e.text.t())), set.labels);
-    result["top1"] = m.top1;
-    result["top5"] = m.top5;
-    result["mean_class_top1"] = m.mean_class_top1;
-    result["samples"] = m.samples;
-    protocol["scoring"] = ojson::array({"cosine"});
-    saved.indices["labels"] = set.labels;
-  } else {
-    const McqaSet set = load_mcqa_set(o.manifest, o.root);
-    const int64_t n = static_cast<int64_t>(set.videos.size());
-    const int64_t k = static_cast<int64_t>(set.candidates.front().size());
-    std::vector<std::string> texts;
-    std::vector<int64_t> owner;
-    for (int64_t q = 0; q < n; ++q)
-      for (const std::string& c : set.candidates[static_cast<size_t>(q)]) {
-        texts.push_back(c);
-        owner.push_back(q);
-      }
-    protocol["dataset"]["videos"] = n;
-    protocol["dataset"]["texts"] = texts.size();
-    protocol["candidates"] =
-        ojson{{"per_question", k},
-              {"rule",
-               "the candidate with the highest cosine to the video is the answer; a tie with the "
-               "right candidate counts as wrong"}};
-    e = embed_all(model, set.videos, texts, o, frames, size);
-    const at::Tensor per_question = (e.text.reshape({n, k, -1}) * e.video.unsqueeze(1)).sum(-1);
-    result["accuracy"] = multiple_choice_accuracy(to_scores(per_question), set.answers);
-    result["questions"] = n;
-    protocol["scoring"] = ojson::array({"cosine"});
-    saved.indices["text_to_video"] = owner;
-    saved.indices["answer"] = set.answers;
-  }
+  TaskRun run;
+  run.result["task"] = task_name(o.task);
+  run.protocol["dataset"] = ojson{{"manifest", o.manifest}, {"split", split_name(o.manifest)}};
+  const Geometry g{frames, size};
+  if (o.task == Task::Retrieval)
+    run_retrieval(model, o, g, run);
+  else if (o.task == Task::Classification)
+    run_classification(model, o, g, run);
+  else
+    run_mcqa(model, o, g, run);
+  ojson& result = run.result;
+  ojson& protocol = run.protocol;
   protocol["ties"] = kTieRule;
   describe_inputs(protocol, model, frames, size);
   result["protocol"] = protocol;
-  result["timing"] = timing_json(e, total, o.threads, model.device);
+  result["timing"] = timing_json(run.e, total, o.threads, model.device);
   if (!o.save_embeddings.empty()) {
-    saved.video = e.video;
-    saved.text = e.text;
-    saved.protocol_json = protocol.dump();
-    write_embedding_file(saved, o.save_embeddings);
+    run.saved.video = run.e.video;
+    run.saved.text = run.e.text;
+    run.saved.protocol_json = protocol.dump();
+    write_embedding_file(run.saved, o.save_embeddings);
     result["embeddings"] = o.save_embeddings;
   }
   return result;
