@@ -105,6 +105,9 @@ std::filesystem::path resolve_model_path(const std::filesystem::path& path) {
   HARVEST_REQUIRE(fs::exists(path, ec), Usage, path.string(),
                   ": no such checkpoint file or directory");
   if (!fs::is_directory(path, ec)) return path;
+  // A run folder (logging.run_dir) with its checkpoints in the default place.
+  if (!fs::exists(path / "latest", ec) && fs::exists(path / "checkpoints" / "latest", ec))
+    return resolve_model_path(path / "checkpoints");
   if (fs::exists(path / "latest", ec)) {
     const auto resolved = ck::resolve_latest(path, ck::VerifyLevel::Sizes);
     HARVEST_REQUIRE(resolved && !resolved->parts.empty(), Usage, path.string(),
@@ -117,9 +120,8 @@ std::filesystem::path resolve_model_path(const std::filesystem::path& path) {
       return entry.path();
   }
   fail(ErrorKind::Usage, path.string(),
-       ": a directory that is neither a checkpoint directory (with 'latest') nor a checkpoint "
-       "folder (with "
-       "part-00000-of-N.h5)");
+       ": a directory that is neither a run folder (with checkpoints/latest), a checkpoint "
+       "directory (with 'latest') nor a checkpoint folder (with part-00000-of-N.h5)");
 }
 
 LoadedModel load_model_file(const std::filesystem::path& path,

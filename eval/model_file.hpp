@@ -40,7 +40,8 @@ struct LoadedModel {
 };
 
 // The file holding a checkpoint's weights: `path` itself when it is a file; rank 0's part of the
-// newest committed checkpoint that verifies when it is a checkpoint directory (with `latest`);
+// newest committed checkpoint that verifies when it is a checkpoint directory (with `latest`) or
+// a run folder (with checkpoints/latest);
 // rank 0's part when it is one checkpoint's folder (step-...). Throws Usage naming the path.
 std::filesystem::path resolve_model_path(const std::filesystem::path& path);
 

@@ -157,6 +157,12 @@ TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable swe
     CHECK(again[2] == videos);
     CHECK(again[3] == 3 * videos);
 
+    // The run folder means its newest committed checkpoint too.
+    const auto from_run = run_json(kHarvest + " eval --checkpoint " + d + "/run --threads 2 " +
+                                   "--no-progress --task retrieval --manifest " + test + " --json");
+    CHECK(from_run["protocol"]["checkpoint"]["step"] == 4);
+    CHECK(from_run["t2v"] == j["t2v"]);
+
     const auto first = run_json(eval + "--task retrieval --manifest " + test +
                                 " --captions first --frames 2 --json");
     CHECK(first["protocol"]["captions"]["use"] == "first");
