@@ -206,14 +206,16 @@ class CoordinatedWorker {
           spdlog::info("generation {}: first step done, at step {} (unix_ms={})", p.generation,
                        trainer.progress().step, unix_ms());
         first_step = false;
-        if (trainer.checkpoint_due()) save(trainer);
+        if (trainer.checkpoint_due()) save(trainer, p);
+        ack_single_rank_save(trainer, p);
         pump_events(std::chrono::milliseconds(0));
         if (shutdown_)
           fail(ErrorKind::Runtime, "the coordinator shut this worker down: ", *shutdown_);
       }
       if (trainer.progress().step > committed_step_) {
-        save(trainer);
+        save(trainer, p);
         trainer.wait_saved();
+        ack_single_rank_save(trainer, p);
         if (!await_commit(trainer.progress().step)) return end_generation(Ending::Aborted);
       }
       spdlog::info("generation {}: {} at step {}; checkpoint step {} committed", p.generation,
@@ -305,7 +307,12 @@ class CoordinatedWorker {
     }
   }
 
-  void save(RankTrainer& trainer) {
+  void save(RankTrainer& trainer, const Placement& p) {
+    // A save waits for the one before it anyway; a group of one acks that one first.
+    if (p.world_size == 1) {
+      trainer.wait_for_saves();
+      ack_single_rank_save(trainer, p);
+    }
     {
       std::lock_guard<std::mutex> lock(positions_mutex_);
       positions_[trainer.progress().step] = parse_sampler_state(trainer.sampler_state());
@@ -324,6 +331,17 @@ class CoordinatedWorker {
     client_->ack_checkpoint(generation, static_cast<uint64_t>(step), rank,
                             part.parent_path().string(), fs::file_size(part), position.epoch,
                             position.cursor);
+  }
+
+  // A group of one: the saver commits the part itself (no on_part_durable call), so the ack
+  // follows its finished save here instead.
+  void ack_single_rank_save(const RankTrainer& trainer, const Placement& p) {
+    if (p.world_size != 1) return;
+    const auto saved = trainer.last_save();
+    if (!saved || !saved->ok || saved->step <= acked_single_step_) return;
+    acked_single_step_ = saved->step;
+    ack_part(p.generation, 0, saved->step,
+             checkpoint::part_path(checkpoint::checkpoint_dir(config_), saved->step, 0, 1));
   }
 
   // Phase two: waits for the coordinator's commit of `step`. false: the generation was aborted
@@ -497,6 +515,7 @@ class CoordinatedWorker {
   uint64_t generation_ = 0;
   int rank_ = -1;
   int64_t committed_step_ = 0;
+  int64_t acked_single_step_ = 0;
   std::mutex positions_mutex_;  // the saver thread reads what save() recorded
   std::map<int64_t, data::SamplerState> positions_;
 };

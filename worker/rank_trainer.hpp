@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "checkpoint/saver.hpp"
@@ -65,6 +66,10 @@ class RankTrainer {
   void save();
   // Waits for the save in flight; throws Runtime naming the step when it failed.
   void wait_saved();
+  // Waits for the save in flight without judging it.
+  void wait_for_saves() { saver_->wait(); }
+  // The last finished save, if any.
+  std::optional<checkpoint::SaveStatus> last_save() const { return saver_->status(); }
 
   const TrainProgress& progress() const { return progress_; }
   // The data position after the steps so far ({"epoch": E, "cursor": C}).

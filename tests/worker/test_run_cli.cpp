@@ -216,6 +216,18 @@ TEST_CASE("harvest run: two gloo workers reach the target step through coordinat
   CHECK_THAT(all, Catch::Contains("\"rank\":0") && Catch::Contains("\"rank\":1"));
 }
 
+TEST_CASE("harvest run: one worker acks its self-committed checkpoints to the coordinator",
+          "[worker][run]") {
+  RunFixture f;
+  const auto result = test::run(f.command(
+      "one", address(), {"dist.world_size=1", "train.steps=4", "checkpoint.every_steps=2"}));
+  INFO(result.output << f.log("one", "coordinator") << f.log("one", "worker0"));
+  REQUIRE(result.exit_code == 0);
+  CHECK_THAT(result.output, Catch::Contains("\"checkpoint_step\":4"));
+  CHECK_THAT(f.log("one", "coordinator"), Catch::Contains("checkpoint step 2 committed") &&
+                                              Catch::Contains("checkpoint step 4 committed"));
+}
+
 TEST_CASE("harvest run: a SIGKILLed worker is detected in under 1 s and the run ends bitwise equal",
           "[worker][run]") {
   RunFixture f;
