@@ -11,6 +11,8 @@
 #include "eval/model_file.hpp"
 #include "eval/video_embedding.hpp"
 #include "eval/wise_ft.hpp"
+#include "model/tokenizer/bpe_learner.hpp"
+#include "model/tokenizer/gzip_file.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 #include "tests/support/torch_catch.hpp"
 #include "tests/tokenizer/support.hpp"
@@ -21,6 +23,25 @@ using harvest::test::write_file;
 namespace ck = harvest::checkpoint;
 
 namespace {
+
+// A small BPE vocabulary learned here (the tests need no outside files), removed at exit.
+struct TestVocab {
+  ScratchDir dir{"eval-vocab"};
+  std::string path = dir.file("vocab.txt.gz");
+  TestVocab() {
+    tokenizer::BpeLearner learner;
+    for (int i = 0; i < 4; ++i)
+      for (const char* text : {"a red square moves left", "two blue circles rise slowly",
+                               "a green triangle falls on a striped background"})
+        learner.add_text(text);
+    tokenizer::write_gzip_atomic(path, tokenizer::format_merges(learner.learn(600), "eval tests"));
+  }
+};
+
+const std::string& test_vocab() {
+  static const TestVocab vocab;
+  return vocab.path;
+}
 
 ModelOptions small_model(uint64_t seed, int64_t width = 64) {
   ModelOptions o = preset_options("tiny");
@@ -35,7 +56,7 @@ ModelOptions small_model(uint64_t seed, int64_t width = 64) {
   o.text.heads = 2;
   o.text.context_length = 16;
   o.fusion_layers = 1;
-  const tokenizer::Tokenizer tok = tokenizer::Tokenizer::load(harvest::test::kClipVocab);
+  const tokenizer::Tokenizer tok = tokenizer::Tokenizer::load(test_vocab());
   o.vocab = VocabInfo{tok.vocab_size(), tok.sot_id(), tok.eot_id()};
   o.seed = seed;
   return o;
@@ -62,7 +83,7 @@ TEST_CASE("a checkpoint with a missing or an unexpected tensor is refused", "[ev
   const ScratchDir dir("eval-refuse");
   VideoTextModel model(small_model(1));
   const std::string good = dir.file("model.h5");
-  eval::write_model_file(*model, harvest::test::kClipVocab, "", good);
+  eval::write_model_file(*model, test_vocab(), "", good);
   const eval::LoadedModel loaded = eval::load_model_file(good);
   CHECK(loaded.step == 0);
   CHECK(loaded.file == good);
