@@ -153,8 +153,8 @@ class CoordinatedWorker {
         p = *assigned_;
         set_progress(proto::MemberState::FORMING);
         if (p->rank == 0) {
-          p->served = serve_gloo_store(kStoreHost, 0, p->world_size, config_.dist.timeout_s);
-          client_->offer_gloo_store(p->generation, cat(kStoreHost, ":", p->served->port()));
+          p->served = serve_gloo_store(config_.dist.host, 0, p->world_size, config_.dist.timeout_s);
+          client_->offer_gloo_store(p->generation, cat(config_.dist.host, ":", p->served->port()));
         }
       }
       if (rendezvous_ && rendezvous_->generation == p->generation) {
@@ -257,7 +257,7 @@ class CoordinatedWorker {
     r.world_size = p.world_size;
     r.generation = static_cast<int64_t>(p.generation);
     r.timeout_s = config_.dist.timeout_s;
-    r.interface_host = kStoreHost;
+    r.interface_host = config_.dist.host;
     std::thread([forming, r, served = p.served] {
       std::unique_ptr<CommGroup> group;
       std::string error;
@@ -501,8 +501,6 @@ class CoordinatedWorker {
     shutdown_ = s.getReason().cStr();
     spdlog::error("the coordinator shuts this worker down: {}", *shutdown_);
   }
-
-  static constexpr const char* kStoreHost = "127.0.0.1";
 
   Config config_;
   const std::atomic<int>& stop_;

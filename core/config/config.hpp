@@ -72,6 +72,7 @@ struct DistConfig {
   int64_t max_workers = 0;  // 0: same as world_size
   double bucket_mb = 25.0;
   double timeout_s = 60.0;
+  std::string host = "127.0.0.1";  // this worker's Gloo address (rank 0 serves the store there)
 };
 
 struct CheckpointConfig {

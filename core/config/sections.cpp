@@ -119,6 +119,8 @@ Section dist_section() {
                "Elastic upper bound; 0: world_size.")
       .real("bucket_mb", &DistConfig::bucket_mb, positive(4096), "Gradient all-reduce bucket size in MiB.")
       .real("timeout_s", &DistConfig::timeout_s, positive(86400), "Deadline of every collective operation.")
+      .text("host", &DistConfig::host, {},
+            "Address this worker's Gloo connections bind; rank 0 also serves the group's store there. Loopback by default; set it per node for multi-node runs (e.g. --set dist.host=$(hostname -i)).")
       .build();
 }
 
