@@ -43,6 +43,7 @@ void add_vocab_command(CLI::App& app);     // data vocab
 void add_ckpt_commands(CLI::App& app);  // ckpt inspect|verify, bench checkpoint
 void add_clip_commands(CLI::App& app);  // import-clip, embed
 void add_eval_commands(CLI::App& app);  // eval, sweep
+void add_report_command(CLI::App& app);  // report
 
 // "harvest 0.1.0 (git ...), LibTorch 1.13.0, FFmpeg 5.1, HDF5 1.10.8, ZeroMQ 4.3.4, Cap'n Proto 0.9.2"
 std::string version_text();

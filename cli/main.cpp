@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   cli::add_ckpt_commands(app);
   cli::add_clip_commands(app);
   cli::add_eval_commands(app);
+  cli::add_report_command(app);
 
   try {
     app.parse(argc, argv);

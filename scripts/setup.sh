@@ -18,7 +18,7 @@ PACKAGES=(
   # Gloo headers for LibTorch's c10d ProcessGroupGloo (CPU collectives)
   libgloo-dev
   # independent references used by tests and bench/ only (never by the product at run time)
-  ffmpeg python3 python3-torch python3-av python3-h5py python3-numpy python3-regex python3-xxhash
+  ffmpeg chromium python3 python3-torch python3-av python3-h5py python3-numpy python3-regex python3-xxhash
 )
 
 missing=()
