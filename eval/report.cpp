@@ -85,44 +85,6 @@ std::vector<std::string> training_charts(const std::vector<StepRecord>& steps) {
   return charts;
 }
 
-// One chart per eval metric against step, one line per eval setting (label).
-std::vector<std::string> eval_charts(const ojson& results) {
-  std::vector<std::string> metrics;  // first-appearance order
-  for (const auto& rec : results["records"])
-    for (const auto& [key, value] : rec["metrics"].items())
-      if (std::find(metrics.begin(), metrics.end(), key) == metrics.end()) metrics.push_back(key);
-  std::vector<std::string> charts;
-  for (const std::string& m : metrics) {
-    std::map<std::string, Series> by_label;
-    for (const auto& rec : results["records"]) {
-      if (!rec["metrics"].contains(m)) continue;
-      Series& s = by_label[rec["label"].get<std::string>()];
-      s.name = rec["label"].get<std::string>();
-      s.x.push_back(static_cast<double>(rec["step"].get<int64_t>()));
-      s.y.push_back(rec["metrics"][m].get<double>());
-    }
-    std::vector<Series> series;
-    for (auto& [label, s] : by_label) {
-      // Sweeps append in evaluation order; plot in step order.
-      std::vector<size_t> order(s.x.size());
-      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return s.x[a] < s.x[b]; });
-      Series sorted{s.name, {}, {}};
-      for (size_t i : order) {
-        sorted.x.push_back(s.x[i]);
-        sorted.y.push_back(s.y[i]);
-      }
-      series.push_back(std::move(sorted));
-    }
-    ChartOptions o;
-    o.title = m;
-    const bool rank = m.find("medr") != std::string::npos || m.find("meanr") != std::string::npos;
-    o.y_label = rank ? "rank" : "%";
-    charts.push_back(line_chart_svg(series, o));
-  }
-  return charts;
-}
-
 std::string table_html(const std::vector<std::string>& header,
                        const std::vector<std::vector<std::string>>& rows) {
   std::string html = "<table><thead><tr>";
@@ -137,19 +99,11 @@ std::string table_html(const std::vector<std::string>& header,
 }
 
 std::string results_table(const ojson& results) {
-  std::vector<std::string> metrics;
-  for (const auto& rec : results["records"])
-    for (const auto& [key, value] : rec["metrics"].items())
-      if (std::find(metrics.begin(), metrics.end(), key) == metrics.end()) metrics.push_back(key);
-  std::vector<ojson> records(results["records"].begin(), results["records"].end());
-  std::stable_sort(records.begin(), records.end(), [](const ojson& a, const ojson& b) {
-    return std::make_tuple(a["label"].get<std::string>(), a["step"].get<int64_t>()) <
-           std::make_tuple(b["label"].get<std::string>(), b["step"].get<int64_t>());
-  });
+  const std::vector<std::string> metrics = metric_names(results);
   std::vector<std::string> header = {"setting", "step"};
   header.insert(header.end(), metrics.begin(), metrics.end());
   std::vector<std::vector<std::string>> rows;
-  for (const ojson& rec : records) {
+  for (const ojson& rec : records_by_label_and_step(results)) {
     std::vector<std::string> row = {rec["label"].get<std::string>(),
                                     std::to_string(rec["step"].get<int64_t>())};
     for (const std::string& m : metrics)
@@ -314,7 +268,9 @@ ReportSummary write_run_report(const fs::path& run_dir) {
     for (const std::string& svg : train) html += svg + "\n";
     html += "</div>\n";
   }
-  const std::vector<std::string> evals = eval_charts(results);
+  std::vector<std::string> evals;  // every eval metric against step
+  const std::vector<ojson> rows = records_by_label_and_step(results);
+  for (const std::string& m : metric_names(results)) evals.push_back(metric_chart_svg(rows, m));
   if (!evals.empty()) {
     html += "<h2>Evaluation against step</h2>\n<div class=\"charts\">\n";
     for (const std::string& svg : evals) html += svg + "\n";

@@ -77,15 +77,8 @@ void write_outputs(const ojson& results, const fs::path& out_dir, SweepSummary& 
   summary.results_json = out_dir / "results.json";
   ck::write_file_atomically(summary.results_json, results.dump(2) + "\n");
 
-  std::vector<std::string> metrics;  // first-appearance order
-  for (const auto& rec : results["records"])
-    for (const auto& [key, value] : rec["metrics"].items())
-      if (std::find(metrics.begin(), metrics.end(), key) == metrics.end()) metrics.push_back(key);
-  std::vector<ojson> rows(results["records"].begin(), results["records"].end());
-  std::stable_sort(rows.begin(), rows.end(), [](const ojson& a, const ojson& b) {
-    return std::make_tuple(a["label"].get<std::string>(), a["step"].get<int64_t>()) <
-           std::make_tuple(b["label"].get<std::string>(), b["step"].get<int64_t>());
-  });
+  const std::vector<std::string> metrics = metric_names(results);
+  const std::vector<ojson> rows = records_by_label_and_step(results);
   std::string csv = "step,checkpoint,task,label";
   for (const std::string& m : metrics) csv += "," + m;
   csv += ",setting\n";
@@ -103,23 +96,8 @@ void write_outputs(const ojson& results, const fs::path& out_dir, SweepSummary& 
   summary.plots.clear();
   fs::create_directories(out_dir / "plots");
   for (const std::string& m : metrics) {
-    std::map<std::string, Series> by_label;
-    for (const ojson& r : rows) {
-      if (!r["metrics"].contains(m)) continue;
-      Series& s = by_label[r["label"].get<std::string>()];
-      s.name = r["label"].get<std::string>();
-      s.x.push_back(static_cast<double>(r["step"].get<int64_t>()));
-      s.y.push_back(r["metrics"][m].get<double>());
-    }
-    std::vector<Series> series;
-    for (auto& [label, s] : by_label) series.push_back(std::move(s));
-    ChartOptions chart;
-    chart.title = m + " against step";
-    const bool rank =
-        m.size() > 4 && (m.rfind("medr") == m.size() - 4 || m.rfind("meanr") == m.size() - 5);
-    chart.y_label = rank ? "rank" : "%";
     const fs::path file = out_dir / "plots" / (m + ".svg");
-    ck::write_file_atomically(file, line_chart_svg(series, chart));
+    ck::write_file_atomically(file, metric_chart_svg(rows, m));
     summary.plots.push_back(file);
   }
 }
@@ -136,6 +114,42 @@ std::string record_label(const ojson& result) {
 }
 
 }  // namespace
+
+std::vector<std::string> metric_names(const ojson& results) {
+  std::vector<std::string> metrics;
+  for (const auto& rec : results["records"])
+    for (const auto& [key, value] : rec["metrics"].items())
+      if (std::find(metrics.begin(), metrics.end(), key) == metrics.end()) metrics.push_back(key);
+  return metrics;
+}
+
+std::vector<ojson> records_by_label_and_step(const ojson& results) {
+  std::vector<ojson> rows(results["records"].begin(), results["records"].end());
+  std::stable_sort(rows.begin(), rows.end(), [](const ojson& a, const ojson& b) {
+    return std::make_tuple(a["label"].get<std::string>(), a["step"].get<int64_t>()) <
+           std::make_tuple(b["label"].get<std::string>(), b["step"].get<int64_t>());
+  });
+  return rows;
+}
+
+std::string metric_chart_svg(const std::vector<ojson>& rows, const std::string& metric) {
+  std::map<std::string, Series> by_label;
+  for (const ojson& r : rows) {
+    if (!r["metrics"].contains(metric)) continue;
+    Series& s = by_label[r["label"].get<std::string>()];
+    s.name = r["label"].get<std::string>();
+    s.x.push_back(static_cast<double>(r["step"].get<int64_t>()));
+    s.y.push_back(r["metrics"][metric].get<double>());
+  }
+  std::vector<Series> series;
+  for (auto& [label, s] : by_label) series.push_back(std::move(s));
+  ChartOptions chart;
+  chart.title = metric + " against step";
+  const size_t n = metric.size();
+  const bool rank = n > 4 && (metric.rfind("medr") == n - 4 || metric.rfind("meanr") == n - 5);
+  chart.y_label = rank ? "rank" : "%";
+  return line_chart_svg(series, chart);
+}
 
 ojson read_sweep_results(const fs::path& file) {
   const std::optional<std::string> text = ck::read_small_file(file);

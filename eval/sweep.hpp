@@ -37,6 +37,18 @@ nlohmann::ordered_json read_sweep_results(const std::filesystem::path& file);
 // WiSE-FT, classes/templates): a result with the same checkpoint and key is not evaluated again.
 std::string sweep_setting_key(const EvalOptions& options, const ModelSpec& model);
 
+// Metric names over all records, in first-appearance order.
+std::vector<std::string> metric_names(const nlohmann::ordered_json& results);
+
+// The records sorted by (label, step): the order of results.csv, the report's table and charts.
+std::vector<nlohmann::ordered_json> records_by_label_and_step(
+    const nlohmann::ordered_json& results);
+
+// One metric against step as an SVG chart, a line per label; `rows` as records_by_label_and_step()
+// returns them.
+std::string metric_chart_svg(const std::vector<nlohmann::ordered_json>& rows,
+                             const std::string& metric);
+
 // Flattens a result's metrics: t2v.r1 -> "t2v_r1", dsl.v2t.medr -> "dsl_v2t_medr", top1, accuracy.
 std::vector<std::pair<std::string, double>> flat_metrics(const nlohmann::ordered_json& result);
 
