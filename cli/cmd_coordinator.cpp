@@ -1,53 +1,15 @@
 // harvest coordinator | status | keygen: the control plane's commands.
-#include <pthread.h>
-#include <signal.h>
-
-#include <atomic>
 #include <iostream>
-#include <thread>
 
 #include "cli/commands.hpp"
 #include "coordinator/client.hpp"
 #include "coordinator/coordinator.hpp"
 #include "coordinator/curve.hpp"
+#include "coordinator/signal_watcher.hpp"
 #include "coordinator/status.hpp"
 #include "core/log.hpp"
 
 namespace harvest::cli {
-namespace {
-
-// SIGINT/SIGTERM are blocked in every thread and taken by sigtimedwait on one thread that sets
-// `stop`: no signal handler and no global flag.
-class SignalWatcher {
- public:
-  SignalWatcher() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);  // before any other thread exists: they inherit it
-    thread_ = std::thread([this] {
-      const timespec tick{0, 100 * 1000 * 1000};
-      while (!done_.load()) {
-        const int sig = sigtimedwait(&set_, nullptr, &tick);
-        if (sig > 0) stop_ = sig;
-      }
-    });
-  }
-  ~SignalWatcher() {
-    done_ = true;
-    thread_.join();
-    pthread_sigmask(SIG_UNBLOCK, &set_, nullptr);
-  }
-  const std::atomic<int>& stop() const { return stop_; }
-
- private:
-  sigset_t set_;
-  std::atomic<int> stop_{0};
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
-
-}  // namespace
 
 void add_coordinator_commands(CLI::App& app) {
   auto coordinator_opts = std::make_shared<ConfigOptions>();
@@ -57,7 +19,7 @@ void add_coordinator_commands(CLI::App& app) {
   coordinator->callback([coordinator_opts] {
     const Config config = coordinator_opts->load();
     init_logging(LogIdentity{"coordinator", -1}, parse_log_level(config.logging.level, "logging.level"));
-    SignalWatcher signals;
+    coord::SignalWatcher signals;
     coord::Coordinator node(coord::coordinator_settings(config));
     const int rc = node.run(signals.stop());
     if (rc != 0) fail(ErrorKind::Runtime, "coordinator stopped: an actor failed (see the log above)");
