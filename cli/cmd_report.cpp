@@ -19,6 +19,7 @@ void add_report_command(CLI::App& app) {
     spdlog::info("report: {} ({} steps, {} eval records, {} charts)", written.html.string(),
                  written.steps, written.eval_records, written.charts);
     nlohmann::ordered_json numbers = written.numbers;
+    std::cout << eval::before_after_text(numbers);
     numbers["report"] = written.html.string();
     std::cout << numbers.dump() << std::endl;
   });

@@ -7,10 +7,13 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "checkpoint/commit.hpp"
@@ -62,6 +65,67 @@ std::vector<coord::ChildSpec> children(const Config& config, const fs::path& con
   return out;
 }
 
+// The console's view of a run whose workers log to files: every `every`, rank 0's newest step
+// record from metrics.jsonl as one progress line with an ETA (from the mean step time so far).
+class ProgressPrinter {
+ public:
+  ProgressPrinter(fs::path metrics, int64_t total_steps, std::chrono::seconds every)
+      : metrics_(std::move(metrics)), total_(total_steps), every_(every),
+        thread_([this] { loop(); }) {}
+  ~ProgressPrinter() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!wake_.wait_for(lock, every_, [this] { return done_; })) print_latest();
+  }
+
+  void print_latest() {
+    std::ifstream in(metrics_);
+    if (!in) return;
+    in.seekg(offset_);
+    std::string line;
+    nlohmann::json latest;
+    while (std::getline(in, line)) {
+      if (in.eof()) break;  // a line still being written
+      offset_ += static_cast<std::streamoff>(line.size() + 1);
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.contains("step") || !j.contains("step_s")) continue;
+      if (j.contains("rank") && j["rank"] != 0) continue;
+      step_seconds_ += j["step_s"].get<double>();
+      ++steps_seen_;
+      latest = std::move(j);
+    }
+    if (latest.is_null()) return;
+    const int64_t step = latest["step"].get<int64_t>();
+    const double eta = step_seconds_ / static_cast<double>(steps_seen_) *
+                       static_cast<double>(std::max<int64_t>(0, total_ - step));
+    spdlog::info("step {}/{} loss {:.4f} (vtc {:.4f} mlm {:.4f}) {:.1f} clips/s/worker data-wait "
+                 "{:.1f}% eta {:.0f}s",
+                 step, total_, latest.value("loss", 0.0), latest.value("vtc", 0.0),
+                 latest.value("mlm", 0.0), latest.value("clips_per_s", 0.0),
+                 100.0 * latest.value("data_wait_fraction", 0.0), eta);
+  }
+
+  fs::path metrics_;
+  int64_t total_;
+  std::chrono::seconds every_;
+  std::streamoff offset_ = 0;
+  double step_seconds_ = 0;
+  int64_t steps_seen_ = 0;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
 }  // namespace
 
 void add_run_command(CLI::App& app) {
@@ -89,7 +153,10 @@ void add_run_command(CLI::App& app) {
     spdlog::info("run {}: coordinator at {} and {} worker(s); logs in {}", run_dir.string(),
                  config.coordinator.address, config.dist.world_size, (run_dir / "logs").string());
     coord::Launcher launcher(children(config, config_file), launch);
+    std::optional<ProgressPrinter> progress;
+    progress.emplace(run_dir / "metrics.jsonl", config.train.steps, std::chrono::seconds(15));
     const coord::LaunchResult result = launcher.run(signals.stop());
+    progress.reset();
 
     nlohmann::json summary{
         {"exit_code", result.exit_code}, {"reason", result.reason}, {"restarts", result.restarts}};

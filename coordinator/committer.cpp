@@ -11,7 +11,8 @@ CheckpointCommitter::CheckpointCommitter(ZmqContext& ctx, const CoordinatorSetti
             {actors::kGateway, actors::kJournal, actors::kMembership, actors::kRendezvous, actors::kScheduler}),
       generation_(replayed.generation),
       ranks_(replayed.ranks),
-      last_committed_step_(replayed.last_commit.step) {
+      last_committed_step_(replayed.last_commit.step),
+      has_commit_(!replayed.last_commit.path.empty()) {
   for (const auto& [id, m] : replayed.members)
     if (m.role == proto::Role::WORKER) routing_[id] = m.routing_id;
 }
@@ -76,7 +77,8 @@ void CheckpointCommitter::handle_ack(const std::string& from, proto::CheckpointA
   const auto sender = routing_.find(ack.getMemberId());
   const bool from_member = sender != routing_.end() && sender->second == from;
   if (!from_member || ack.getGeneration() != generation_ || !valid_rank ||
-      ranks_[static_cast<size_t>(rank)] != ack.getMemberId() || ack.getStep() <= last_committed_step_) {
+      ranks_[static_cast<size_t>(rank)] != ack.getMemberId() ||
+      (has_commit_ && ack.getStep() <= last_committed_step_)) {
     send_to_peer(from, error_message(proto::ErrorKind::REJECTED,
                                      cat("checkpointAck for step ", ack.getStep(), " (generation ", ack.getGeneration(),
                                          ", rank ", rank, ", member ", ack.getMemberId(),
@@ -96,6 +98,7 @@ void CheckpointCommitter::handle_ack(const std::string& from, proto::CheckpointA
   // Older pending steps can never complete usefully once a later one is committed.
   pending_.erase(pending_.begin(), pending_.upper_bound(step));
   last_committed_step_ = step;
+  has_commit_ = true;
   awaiting_journal_.push_back(c);
   OutMessage record;
   auto commit = record.body().initCheckpointCommit();

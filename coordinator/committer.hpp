@@ -41,6 +41,7 @@ class CheckpointCommitter : public Actor {
   std::map<uint64_t, Pending> pending_;  // by step, current generation only
   std::deque<JournalCommit> awaiting_journal_;
   uint64_t last_committed_step_ = 0;
+  bool has_commit_ = false;  // a step-0 checkpoint (checkpoint.save_initial) is a commit too
 };
 
 }  // namespace harvest::coord

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <iomanip>
 #include <map>
 #include <sstream>
 
@@ -153,6 +154,9 @@ std::vector<StepRecord> read_step_metrics(const fs::path& metrics_file) {
     HARVEST_REQUIRE(!j.is_discarded() && j.is_object(), Runtime, metrics_file.string(), ":",
                     line_number, ": not a JSON object");
     if (!j.contains("step") || !j["step"].is_number_integer() || !j.contains("loss")) continue;
+    // Every rank writes its steps; rank 0's stand for the run (the others repeat its numbers).
+    if (j.contains("rank") && j["rank"].is_number_integer() && j["rank"].get<int64_t>() != 0)
+      continue;
     const int64_t step = j["step"].get<int64_t>();
     steps.push_back({std::move(j), step});
   }
@@ -166,13 +170,25 @@ ojson report_summary(const std::vector<StepRecord>& steps, const ojson& results)
   for (const StepRecord& r : steps)
     if (std::isfinite(field(r, "step_s"))) train_seconds += field(r, "step_s");
   s["train_seconds"] = train_seconds;
+  // Wall time of training: the first record's step plus the span of the records' clocks.
+  double first_time = NAN, last_time = NAN;
+  for (const StepRecord& r : steps) {
+    const double t = field(r, "time");
+    if (!std::isfinite(t)) continue;
+    if (!std::isfinite(first_time)) first_time = t - std::max(0.0, field(steps.front(), "step_s"));
+    last_time = t;
+  }
+  s["train_wall_seconds"] = std::isfinite(first_time) ? last_time - first_time : 0.0;
   // Throughput and data wait over the second half: the first steps include warm-up.
   double clips = 0, seconds = 0, waited = 0;
   for (size_t i = steps.size() / 2; i < steps.size(); ++i) {
     const double step_s = field(steps[i], "step_s");
     if (!std::isfinite(step_s)) continue;
     seconds += step_s;
-    if (std::isfinite(field(steps[i], "clips"))) clips += field(steps[i], "clips");
+    // A record counts its own rank's clips; the group trains world_size times as many.
+    const double world = field(steps[i], "world_size");
+    if (std::isfinite(field(steps[i], "clips")))
+      clips += field(steps[i], "clips") * (std::isfinite(world) && world > 0 ? world : 1.0);
     if (std::isfinite(field(steps[i], "data_wait_s"))) waited += field(steps[i], "data_wait_s");
   }
   s["clips_per_s"] = seconds > 0 ? clips / seconds : 0.0;
@@ -203,8 +219,37 @@ ojson report_summary(const std::vector<StepRecord>& steps, const ojson& results)
       e["after"] = rec["metrics"];
     }
   }
+  double eval_seconds = 0;
+  for (const auto& rec : results["records"])
+    if (rec.contains("seconds") && rec["seconds"].is_number())
+      eval_seconds += rec["seconds"].get<double>();
+  s["eval_seconds"] = eval_seconds;
+  // One eval setting (the usual run): its metrics also as top-level <metric>_before/_after.
+  if (eval.size() == 1) {
+    const ojson& e = eval.begin().value();
+    for (const auto& [metric, value] : e["before"].items()) s[metric + "_before"] = value;
+    for (const auto& [metric, value] : e["after"].items()) s[metric + "_after"] = value;
+  }
   s["eval"] = eval;
   return s;
+}
+
+std::string before_after_text(const ojson& summary) {
+  if (!summary.contains("eval")) return {};
+  std::ostringstream out;
+  for (const auto& [label, e] : summary["eval"].items()) {
+    const std::string before = "step " + std::to_string(e["first_step"].get<int64_t>());
+    const std::string after = "step " + std::to_string(e["last_step"].get<int64_t>());
+    out << label << "\n";
+    out << "  " << std::left << std::setw(16) << "metric" << std::right << std::setw(12) << before
+        << std::setw(12) << after << "\n";
+    for (const auto& [metric, value] : e["after"].items()) {
+      out << "  " << std::left << std::setw(16) << metric << std::right << std::setw(12)
+          << (e["before"].contains(metric) ? format_number(e["before"][metric].get<double>()) : "-")
+          << std::setw(12) << format_number(value.get<double>()) << "\n";
+    }
+  }
+  return out.str();
 }
 
 ReportSummary write_run_report(const fs::path& run_dir) {

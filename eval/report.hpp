@@ -19,7 +19,7 @@ struct StepRecord {
   int64_t step = 0;
 };
 
-// Reads <run>/metrics.jsonl. A line that is not a JSON object throws Runtime naming file:line;
+// Reads <run>/metrics.jsonl (rank 0's step records where several ranks wrote). A line that is not a JSON object throws Runtime naming file:line;
 // an unterminated last line (a run killed mid-write) is ignored with a warning.
 std::vector<StepRecord> read_step_metrics(const std::filesystem::path& metrics_file);
 
@@ -37,8 +37,14 @@ ReportSummary write_run_report(const std::filesystem::path& run_dir);
 
 // The report's summary numbers (also the last line `harvest report` prints): steps, train_seconds
 // (sum of step times), clips_per_s and data_wait_fraction over the second half of the run (after
-// warm-up), final loss parts, and per eval metric its value at the first and last evaluated step.
+// warm-up), train_wall_seconds (span of the records' clocks), eval_seconds (sum over the sweep's
+// records), final loss parts, and per eval metric its value at the first and last evaluated step;
+// with a single eval setting, each metric also as top-level <metric>_before / <metric>_after.
 nlohmann::ordered_json report_summary(const std::vector<StepRecord>& steps,
                                       const nlohmann::ordered_json& results);
+
+// The before/after comparison as a plain-text table (one block per eval setting: metric, value at
+// the first evaluated step, value at the last), for the console; empty without eval results.
+std::string before_after_text(const nlohmann::ordered_json& summary);
 
 }  // namespace harvest::eval

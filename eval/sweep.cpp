@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <set>
 #include <sstream>
@@ -59,6 +60,10 @@ std::string number(double v) {
   out.precision(10);
   out << v;
   return out.str();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 void flatten(const std::string& prefix, const ojson& j,
@@ -258,6 +263,7 @@ SweepSummary run_sweep(const SweepOptions& options) {
     }
     for (const EvalOptions* t : pending) {
       ojson result;
+      const auto started = std::chrono::steady_clock::now();
       try {
         result = evaluate(*model, *t);
       } catch (const Error& e) {
@@ -274,6 +280,7 @@ SweepSummary run_sweep(const SweepOptions& options) {
                                          {"label", record_label(result)},
                                          {"setting", key},
                                          {"metrics", metrics},
+                                         {"seconds", seconds_since(started)},
                                          {"result", result}});
       done.emplace(c.name, key);
       summary.evaluated.push_back(c.step);

@@ -186,8 +186,13 @@ class CoordinatedWorker {
       RankTrainer trainer(
           config_, tokenizer_, *group, saver,
           {{"rank", p.rank}, {"generation", p.generation}, {"world_size", p.world_size}});
-      resume(trainer, p);
+      const bool resumed = resume(trainer, p);
       committed_step_ = trainer.progress().step;
+      // Every rank decides alike: the placement and the committed markers are the same for all.
+      if (!resumed && trainer.initial_save_due()) {
+        spdlog::info("generation {}: saving the starting weights as step 0", p.generation);
+        save(trainer, p);
+      }
       spdlog::info("generation {}: rank {} of {}, training from step {} to {} (unix_ms={})",
                    p.generation, p.rank, p.world_size, trainer.progress().step, config_.train.steps,
                    unix_ms());
@@ -288,15 +293,16 @@ class CoordinatedWorker {
     return std::move(forming->group);
   }
 
-  void resume(RankTrainer& trainer, const Placement& p) {
-    if (p.resume_step > 0) {
+  // true when the trainer continues from a checkpoint (step 0 too: checkpoint.save_initial).
+  bool resume(RankTrainer& trainer, const Placement& p) {
+    if (!p.resume_checkpoint.empty()) {
       const fs::path folder = p.resume_checkpoint;
       // The coordinator committed it (journal); the marker may not be written yet if the old
       // rank 0 died in between: the new rank 0 writes it.
       if (p.rank == 0) commit_marker(p.resume_step, folder);
       trainer.resume(
           part_to_resume(folder, static_cast<int64_t>(p.resume_step), p.rank, p.world_size));
-      return;
+      return true;
     }
     // No commit in this job's journal: checkpoint.resume decides (a run continued from an
     // earlier job's checkpoints, or from scratch).
@@ -304,7 +310,9 @@ class CoordinatedWorker {
       for (const auto& why : found->skipped) spdlog::warn("not resuming from {}", why);
       trainer.resume(part_to_resume(found->parts.at(0).parent_path(), found->checkpoint.step,
                                     p.rank, p.world_size));
+      return true;
     }
+    return false;
   }
 
   void save(RankTrainer& trainer, const Placement& p) {
@@ -513,7 +521,7 @@ class CoordinatedWorker {
   uint64_t generation_ = 0;
   int rank_ = -1;
   int64_t committed_step_ = 0;
-  int64_t acked_single_step_ = 0;
+  int64_t acked_single_step_ = -1;  // a step-0 checkpoint is acked too
   std::mutex positions_mutex_;  // the saver thread reads what save() recorded
   std::map<int64_t, data::SamplerState> positions_;
 };

@@ -138,6 +138,10 @@ bool RankTrainer::checkpoint_due() const {
          progress_.step % config_.checkpoint.every_steps == 0 && !finished();
 }
 
+bool RankTrainer::initial_save_due() const {
+  return config_.checkpoint.save_initial && progress_.step == 0;
+}
+
 void RankTrainer::save() {
   checkpoint::Snapshot snap = capture_training_state(*model_, step_->optimizer(), progress_,
                                                      source_->state(), saver_->snapshot());

@@ -62,6 +62,8 @@ class RankTrainer {
   bool finished() const { return progress_.step >= config_.train.steps; }
   // checkpoint.every_steps falls on this step (the last step excluded: the caller's final save).
   bool checkpoint_due() const;
+  // checkpoint.save_initial and nothing trained yet: the starting weights become step 0.
+  bool initial_save_due() const;
   // Snapshot of the state at this step boundary, written in the background (checkpoint.async).
   void save();
   // Waits for the save in flight; throws Runtime naming the step when it failed.

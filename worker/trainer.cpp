@@ -25,10 +25,12 @@ TrainSummary train_single_process(const Config& config) {
       std::make_shared<const tokenizer::Tokenizer>(tokenizer::Tokenizer::load(config.model.vocab));
   auto group = make_local_group();
   RankTrainer trainer(config, tokenizer, *group, checkpoint::saver_options(config));
-  if (const auto resume = checkpoint::resolve_resume(config)) {
+  const auto resume = checkpoint::resolve_resume(config);
+  if (resume) {
     for (const auto& why : resume->skipped) spdlog::warn("not resuming from {}", why);
     trainer.resume(resume->parts.at(0));
   }
+  if (!resume && trainer.initial_save_due()) trainer.save();
 
   while (!trainer.finished()) {
     trainer.step();

@@ -80,6 +80,7 @@ struct CheckpointConfig {
   int64_t every_steps = 500;  // 0: only the final checkpoint
   int64_t keep_last = 3;
   int64_t keep_every = 0;  // also keep every Nth step; 0: none
+  bool save_initial = false;  // a step-0 checkpoint before the first step (the sweep's baseline)
   bool async = true;
   std::string compression = "none";  // none | gzip
   std::string resume = "auto";       // auto | never | <checkpoint path>

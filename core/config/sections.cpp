@@ -133,6 +133,8 @@ Section checkpoint_section() {
       .integer("keep_last", &CheckpointConfig::keep_last, closed(1, 1000000), "Keep the newest N checkpoints.")
       .integer("keep_every", &CheckpointConfig::keep_every, closed(0, kMaxInt),
                "Also keep checkpoints whose step is a multiple of N; 0: none.")
+      .boolean("save_initial", &CheckpointConfig::save_initial,
+               "Also save the starting weights as a step-0 checkpoint before the first step, so a sweep shows the model before training (kept by keep_every, or while within keep_last).")
       .boolean("async", &CheckpointConfig::async,
                "Write in a background thread; training blocks only to snapshot tensors.")
       .text("compression", &CheckpointConfig::compression, {"none", "gzip"}, "HDF5 dataset compression.")

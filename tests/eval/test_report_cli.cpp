@@ -48,8 +48,17 @@ std::string step_metrics(int steps) {
                               {"data_wait_s", 0.02},
                               {"data_wait_fraction", 0.02},
                               {"comm_wait_s", 0.1},
-                              {"grad_norm", 100.0 / s}};
+                              {"grad_norm", 100.0 / s},
+                              {"time", 1000.0 + s},
+                              {"rank", 0},
+                              {"world_size", 2}};
     text += r.dump() + "\n";
+    // Rank 1's record of the same step: the report reads rank 0's only.
+    nlohmann::json other = r;
+    other["rank"] = 1;
+    other["loss"] = 99.0;
+    other["step_s"] = 5.0;
+    text += other.dump() + "\n";
   }
   return text;
 }
@@ -64,6 +73,7 @@ std::string sweep_results() {
          {"task", "retrieval"},
          {"label", "retrieval test 8f"},
          {"setting", "{}"},
+         {"seconds", 2.0},
          {"metrics", {{"t2v_r1", r1}, {"t2v_r5", r1 + 10}, {"t2v_medr", 30.0 - step}}}});
   return nlohmann::json{{"records", records}}.dump(2);
 }
@@ -84,7 +94,13 @@ TEST_CASE("harvest report writes the run's curves and before-after table", "[eva
   const auto numbers = nlohmann::json::parse(result.output.substr(result.output.rfind("\n{") + 1));
   CHECK(numbers["steps"] == 20);
   CHECK(numbers["train_seconds"].get<double>() == Approx(20.0));
-  CHECK(numbers["clips_per_s"].get<double>() == Approx(4.0));
+  CHECK(numbers["train_wall_seconds"].get<double>() == Approx(20.0));  // 1 s step, then 19 s
+  CHECK(numbers["clips_per_s"].get<double>() == Approx(8.0));  // 4 per rank x world_size 2
+  CHECK(numbers["eval_seconds"].get<double>() == Approx(4.0));
+  CHECK(numbers["t2v_r1_before"] == 1.5);  // one eval setting: also at the top level
+  CHECK(numbers["t2v_r1_after"] == 72.5);
+  CHECK_THAT(result.output, Catch::Contains("retrieval test 8f\n  metric") &&
+                                Catch::Contains("t2v_r1") && Catch::Contains("72.5"));
   CHECK(numbers["data_wait_fraction"].get<double>() == Approx(0.02));
   CHECK(numbers["final_loss"].get<double>() == Approx(10.0 - 15.5));  // mean of steps 11..20
   CHECK(numbers["eval"]["retrieval test 8f"]["before"]["t2v_r1"] == 1.5);
@@ -138,7 +154,7 @@ TEST_CASE("harvest report refuses folders with nothing or broken records", "[eva
   const auto broken = run(exe + " report " + dir.string());
   CHECK(broken.exit_code != 0);
   CHECK_THAT(broken.output,
-             Catch::Contains((dir / "metrics.jsonl").string() + ":5: not a JSON object"));
+             Catch::Contains((dir / "metrics.jsonl").string() + ":8: not a JSON object"));  // 1 + 3 x 2 ranks
   CHECK(!fs::exists(dir / "report.html"));
 
   write(dir / "metrics.jsonl", step_metrics(3));

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -195,7 +196,9 @@ TEST_CASE("harvest run: two gloo workers reach the target step through coordinat
           "[worker][run]") {
   RunFixture f;
   const auto result =
-      test::run(f.command("run", address(), {"train.steps=6", "checkpoint.every_steps=3"}));
+      test::run(f.command("run", address(),
+                          {"train.steps=6", "checkpoint.every_steps=3",
+                           "checkpoint.save_initial=true", "checkpoint.keep_every=3"}));
   INFO(result.output << f.log("run", "coordinator") << f.log("run", "worker0")
                      << f.log("run", "worker1"));
   REQUIRE(result.exit_code == 0);
@@ -208,9 +211,17 @@ TEST_CASE("harvest run: two gloo workers reach the target step through coordinat
   const auto verify = test::run(f.exe() + " ckpt verify " + f.checkpoints("run").string());
   INFO(verify.output);
   CHECK(verify.exit_code == 0);
-  // Both commits went through the coordinator (phase two), and both ranks wrote metrics.
-  CHECK_THAT(f.log("run", "coordinator"), Catch::Contains("checkpoint step 3 committed") &&
+  // Every commit went through the coordinator (phase two), the starting weights as step 0
+  // (kept by keep_every), and both ranks wrote metrics.
+  CHECK_THAT(f.log("run", "coordinator"), Catch::Contains("checkpoint step 0 committed") &&
+                                              Catch::Contains("checkpoint step 3 committed") &&
                                               Catch::Contains("checkpoint step 6 committed"));
+  const auto manifest = checkpoint::read_manifest(f.checkpoints("run"));
+  REQUIRE(manifest);
+  std::vector<int64_t> steps;
+  for (const auto& c : manifest->committed) steps.push_back(c.step);
+  std::sort(steps.begin(), steps.end());
+  CHECK(steps == std::vector<int64_t>{0, 3, 6});
   std::ifstream metrics(f.dir() / "run" / "metrics.jsonl");
   std::string all((std::istreambuf_iterator<char>(metrics)), std::istreambuf_iterator<char>());
   CHECK_THAT(all, Catch::Contains("\"rank\":0") && Catch::Contains("\"rank\":1"));
@@ -220,11 +231,14 @@ TEST_CASE("harvest run: one worker acks its self-committed checkpoints to the co
           "[worker][run]") {
   RunFixture f;
   const auto result = test::run(f.command(
-      "one", address(), {"dist.world_size=1", "train.steps=4", "checkpoint.every_steps=2"}));
+      "one", address(),
+      {"dist.world_size=1", "train.steps=4", "checkpoint.every_steps=2",
+       "checkpoint.save_initial=true"}));
   INFO(result.output << f.log("one", "coordinator") << f.log("one", "worker0"));
   REQUIRE(result.exit_code == 0);
   CHECK_THAT(result.output, Catch::Contains("\"checkpoint_step\":4"));
-  CHECK_THAT(f.log("one", "coordinator"), Catch::Contains("checkpoint step 2 committed") &&
+  CHECK_THAT(f.log("one", "coordinator"), Catch::Contains("checkpoint step 0 committed") &&
+                                              Catch::Contains("checkpoint step 2 committed") &&
                                               Catch::Contains("checkpoint step 4 committed"));
 }
 
