@@ -160,6 +160,10 @@ decode->add_option("--reps", bo->reps, "Interleaved repetitions (medians reporte
     ->capture_default_str();
 decode->add_option("--passes", bo->passes, "Passes over the videos per repetition")
     ->capture_default_str();
+decode->add_option("--gop", bo->gop, "Keyframe interval of the generated clips (frames)")
+    ->capture_default_str();
+decode->add_option("--seconds", bo->seconds, "Length of the generated clips")
+    ->capture_default_str();
 decode->add_flag("!--no-reference", bo->reference, "Skip the PyAV reference");
 decode->add_flag("--json", "Accepted for symmetry: the last line is always JSON");
 decode->callback([bo] { std::cout << bench::run_decode_bench(*bo).dump() << "\n"; });

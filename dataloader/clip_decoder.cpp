@@ -74,6 +74,7 @@ Clip decode_clip(const std::string& path, const ClipOptions& options, SampleRng&
                    clip.pixels.data() + i * frame_bytes, path);
     clip.times.push_back(reader.time_of(f));
   }
+  clip.decoded_frames = reader.decoded_frames();
   return clip;
 }
 

@@ -33,6 +33,7 @@ struct Clip {
   CropRect crop;                // display coordinates
   bool flipped = false;
   VideoInfo info;
+  int64_t decoded_frames = 0;  // frames the decoder reconstructed to pick these (cost measure)
 };
 
 // `start`/`end` (seconds from the stream start) select a segment; unset: the whole video.

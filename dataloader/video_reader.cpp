@@ -23,7 +23,12 @@ namespace {
 
 // Corrupt streams make decoders complain per packet; past this many with no frame, give up.
 constexpr int kMaxDecodeErrors = 64;
-constexpr int64_t kSkipMarginFrames = 8;
+// Packets read ahead of the decoder to learn which frames a target can still use; past this the
+// reader stops looking and decodes the packet in full.
+constexpr size_t kLookaheadPackets = 64;
+// A keyframe this many frames or fewer before the target is not worth a seek: with B-frames its
+// index timestamp (decode time) can sit after the frame that is on screen at the target.
+constexpr int64_t kSeekMarginFrames = 4;
 
 int rotation_of(const AVStream& stream) {
   size_t size = 0;
@@ -246,11 +251,62 @@ double VideoReader::time_of(const AVFrame& frame) const {
 }
 
 void VideoReader::reset_position() {
-  skip_before_ = INT64_MIN;
+  queue_.clear();
+  demux_done_ = false;
+  demux_ts_ = INT64_MIN;
   input_done_ = false;
   last_pts_.reset();
   held_.reset();
   pending_.reset();
+}
+
+// Reads the next packet of the stream into queue_; false at the end of the input.
+bool VideoReader::demux_one() {
+  while (!demux_done_) {
+    PacketPtr packet = make_packet();
+    const int rc = av_read_frame(format_.get(), packet.get());
+    if (rc < 0) {
+      if (deadline_.expired())
+        bad_video(BadReason::Timeout, path_, ": reading took over ", options_.timeout_s, " s");
+      demux_done_ = true;  // end of file, or a read error at a truncated tail
+      break;
+    }
+    if (packet->stream_index != stream_index_) continue;
+    const int64_t ts = packet->dts != AV_NOPTS_VALUE ? packet->dts : packet->pts;
+    if (ts != AV_NOPTS_VALUE) demux_ts_ = std::max(demux_ts_, ts);
+    queue_.push_back(std::move(packet));
+    return true;
+  }
+  return false;
+}
+
+// Whether the frame of `packet` (the front of queue_) can be the one on screen at target_ or a
+// later target. It cannot when its pts is before the target and another packet's pts lies
+// between the two: that later frame replaces it. Looks ahead in decode order until such a packet
+// turns up, a packet decodes after the target (its dts, and so every later pts, is past it), or
+// the look-ahead limit; anything unknown counts as needed.
+bool VideoReader::needed(const AVPacket& packet) {
+  const int64_t p = packet.pts;
+  if (target_ == INT64_MIN || p == AV_NOPTS_VALUE || p >= target_) return true;
+  for (size_t i = 1;; ++i) {
+    if (i == queue_.size()) {
+      if (queue_.size() >= kLookaheadPackets || !demux_one()) return true;
+    }
+    const AVPacket& later = *queue_[i];
+    if (later.pts != AV_NOPTS_VALUE && later.pts > p && later.pts <= target_) return false;
+    if (later.dts != AV_NOPTS_VALUE && later.dts > target_) return true;
+  }
+}
+
+// Whether the index knows a keyframe after everything demuxed so far and (by a margin) before
+// `target_pts`: seeking there skips decoding the frames in between, which no target needs.
+bool VideoReader::keyframe_ahead(int64_t target_pts) const {
+  AVStream* stream = format_->streams[stream_index_];
+  const AVIndexEntry* entry = avformat_index_get_entry_from_timestamp(
+      stream, target_pts - kSeekMarginFrames * frame_step_, AVSEEK_FLAG_BACKWARD);
+  if (!entry || !(entry->flags & AVINDEX_KEYFRAME)) return false;
+  const int64_t decoded_to = pending_ ? pending_->pts : held_ ? held_->pts : start_pts_;
+  return entry->timestamp > std::max(demux_ts_, decoded_to);
 }
 
 // The next frame in presentation order, its pts repaired: missing timestamps continue from the
@@ -262,6 +318,7 @@ std::optional<FramePtr> VideoReader::decode_next() {
       bad_video(BadReason::Timeout, path_, ": decoding took over ", options_.timeout_s, " s");
     int rc = avcodec_receive_frame(codec_.get(), frame.get());
     if (rc == 0) {
+      ++decoded_frames_;
       int64_t pts = frame->best_effort_timestamp;
       if (pts == AV_NOPTS_VALUE) pts = last_pts_ ? *last_pts_ + frame_step_ : start_pts_;
       if (last_pts_ && pts <= *last_pts_) pts = *last_pts_ + 1;
@@ -276,25 +333,18 @@ std::optional<FramePtr> VideoReader::decode_next() {
                 ": avcodec_receive_frame failed: ", av_error_text(rc));
     if (input_done_) return std::nullopt;  // flushed decoder that still asks for input
 
-    rc = av_read_frame(format_.get(), packet_.get());
-    if (rc < 0) {
-      if (deadline_.expired())
-        bad_video(BadReason::Timeout, path_, ": reading took over ", options_.timeout_s, " s");
-      // End of file, or a read error at a truncated tail: drain what the decoder holds.
+    if (queue_.empty() && !demux_one()) {
+      // End of the input: drain what the decoder holds.
       input_done_ = true;
       avcodec_send_packet(codec_.get(), nullptr);
       continue;
     }
-    if (packet_->stream_index != stream_index_) {
-      av_packet_unref(packet_.get());
-      continue;
-    }
-    // Frames well before the next target can never be the one shown at it: let the decoder
-    // drop the non-reference ones (about half of a B-frame stream) instead of reconstructing them.
-    const bool far_ahead = packet_->pts != AV_NOPTS_VALUE && packet_->pts < skip_before_;
-    codec_->skip_frame = far_ahead ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
-    rc = avcodec_send_packet(codec_.get(), packet_.get());
-    av_packet_unref(packet_.get());
+    // A frame no target can use: let the decoder drop it when nothing references it (about half
+    // of a B-frame stream) instead of reconstructing it. Reference frames decode regardless.
+    codec_->skip_frame = needed(*queue_.front()) ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+    PacketPtr packet = std::move(queue_.front());
+    queue_.pop_front();
+    rc = avcodec_send_packet(codec_.get(), packet.get());
     if (rc < 0 && rc != AVERROR(EAGAIN) && ++decode_errors_ > kMaxDecodeErrors)
       bad_video(BadReason::DecodeError, path_, ": ", decode_errors_, " packets rejected by the ",
                 info_.codec, " decoder, last: ", av_error_text(rc));
@@ -319,12 +369,12 @@ std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times) {
                     ": frames_at needs ascending times, got ", times[k - 1], " then ", times[k]);
     const int64_t target = to_pts(times[k]);
     const int64_t position = pending_ ? pending_->pts : held_ ? held_->pts : start_pts_;
-    // Far ahead of what is decoded (and not already at the end): jump to the keyframe before.
-    if (!input_done_ && (!pending_ || pending_->pts <= target) && target - position > threshold)
+    // Far ahead of what is decoded, or a keyframe in between (and not already at the end):
+    // jump to the keyframe before the target.
+    if (!input_done_ && (!pending_ || pending_->pts <= target) &&
+        (target - position > threshold || keyframe_ahead(target)))
       seek(target);
-    // Non-reference frames more than kSkipMarginFrames before the target may be skipped: the
-    // margin is longer than any run of consecutive non-reference frames encoders produce.
-    skip_before_ = target - kSkipMarginFrames * frame_step_;
+    target_ = target;
     int retreats = 0;
     while (true) {
       // Consume frames until the next one is past the target.
@@ -372,7 +422,7 @@ std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times) {
 }
 
 std::vector<FramePtr> VideoReader::next_frames(size_t n) {
-  skip_before_ = INT64_MIN;  // every frame is wanted
+  target_ = INT64_MIN;  // every frame is wanted
   std::vector<FramePtr> out;
   if (held_) out.push_back(std::move(held_));
   if (pending_ && out.size() < n) out.push_back(std::move(pending_));

@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,11 +56,17 @@ class VideoReader {
   // Seconds from the stream start of a frame this reader returned.
   double time_of(const AVFrame& frame) const;
 
+  // Frames the decoder has reconstructed so far (skipped and never-sent frames not counted).
+  int64_t decoded_frames() const { return decoded_frames_; }
+
  private:
   static int interrupt(void* self);
   void open();
   void scan_timestamps();
   std::optional<FramePtr> decode_next();
+  bool demux_one();
+  bool needed(const AVPacket& packet);
+  bool keyframe_ahead(int64_t target_pts) const;
   bool seek(int64_t target_pts);
   void reset_position();
   int64_t to_pts(double seconds) const;
@@ -81,7 +88,11 @@ class VideoReader {
   bool at_start_ = true;     // decoding from the very first frame (no seek since opening)
   std::optional<int64_t> last_pts_;
   int decode_errors_ = 0;
-  int64_t skip_before_ = INT64_MIN;  // packets before this pts may skip non-reference frames
+  int64_t decoded_frames_ = 0;
+  std::deque<PacketPtr> queue_;      // demuxed packets of the stream not yet sent to the decoder
+  bool demux_done_ = false;          // av_read_frame reported the end (or a read error)
+  int64_t demux_ts_ = INT64_MIN;     // dts (else pts) of the newest demuxed packet
+  int64_t target_ = INT64_MIN;       // pts being looked for; INT64_MIN: every frame is wanted
   FramePtr held_;                    // last frame with pts <= the current target
   FramePtr pending_;                 // first decoded frame after it
 };

@@ -50,7 +50,7 @@ VideoWriter::VideoWriter(std::string path, VideoWriterOptions options)
   codec_->pix_fmt = AV_PIX_FMT_YUV420P;
   codec_->time_base = AVRational{1, options_.fps};
   codec_->framerate = AVRational{options_.fps, 1};
-  codec_->gop_size = options_.fps;
+  codec_->gop_size = options_.gop > 0 ? options_.gop : options_.fps;
   codec_->thread_count = 1;  // deterministic output
   codec_->flags |= AV_CODEC_FLAG_BITEXACT;
   if (format_->oformat->flags & AVFMT_GLOBALHEADER) codec_->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;

@@ -17,6 +17,7 @@ struct VideoWriterOptions {
   // Encoder names in order of preference; the first one this FFmpeg has is used.
   std::string encoders = "libx264,mpeg4";
   int crf = 18;  // libx264/libvpx quality; mpeg4 uses a fixed quantiser instead
+  int gop = 0;   // frames from one keyframe to the next; 0: one a second (fps)
 };
 
 class VideoWriter {

@@ -24,11 +24,12 @@ double median(std::vector<double> v) {
                         : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
-// Moving gradients and noise-free shapes at 640x360: x264 at its defaults (B-frames, GOP 250).
-std::vector<std::string> make_videos(const std::filesystem::path& dir) {
+// Moving gradients and noise-free shapes at 640x360: x264 veryfast with B-frames and a keyframe
+// every `gop` frames (30: one a second; 250: x264's own default, one GOP for the whole clip).
+std::vector<std::string> make_videos(const std::filesystem::path& dir, int gop, int seconds) {
   std::filesystem::create_directories(dir);
   std::vector<std::string> out;
-  const int w = 640, h = 360, fps = 30, seconds = 5;
+  const int w = 640, h = 360, fps = 30;
   std::vector<uint8_t> rgb(static_cast<size_t>(w) * h * 3);
   for (int v = 0; v < 4; ++v) {
     const std::string path = (dir / ("bench" + std::to_string(v) + ".mp4")).string();
@@ -37,6 +38,7 @@ std::vector<std::string> make_videos(const std::filesystem::path& dir) {
     o.height = h;
     o.fps = fps;
     o.crf = 23;
+    o.gop = gop;
     data::VideoWriter writer(path, o);
     for (int f = 0; f < fps * seconds; ++f) {
       for (int y = 0; y < h; ++y)
@@ -54,11 +56,17 @@ std::vector<std::string> make_videos(const std::filesystem::path& dir) {
   return out;
 }
 
+struct HarvestRun {
+  double clips_per_s = 0;
+  double decoded_frames_per_clip = 0;  // frames reconstructed by the decoder (skips excluded)
+};
+
 // One timed run of harvest's decode path: clips/s over `passes` passes of the list.
-double run_harvest(const DecodeBenchOptions& o) {
+HarvestRun run_harvest(const DecodeBenchOptions& o) {
   const int64_t total = static_cast<int64_t>(o.videos.size()) * o.passes;
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> checksum{0};
+  std::atomic<int64_t> decoded{0};
   Stopwatch clock;
   auto work = [&] {
     data::ClipOptions c;
@@ -70,15 +78,19 @@ double run_harvest(const DecodeBenchOptions& o) {
       const data::Clip clip =
           data::decode_clip(o.videos[static_cast<size_t>(i) % o.videos.size()], c, rng);
       checksum += clip.pixels[clip.pixels.size() / 2];  // keeps the work observable
+      decoded += clip.decoded_frames;
     }
   };
   std::vector<std::thread> pool;
   for (int t = 0; t < o.threads; ++t) pool.emplace_back(work);
   for (auto& t : pool) t.join();
-  return static_cast<double>(total) / clock.seconds();
+  const double seconds = clock.seconds();
+  return {static_cast<double>(total) / seconds,
+          static_cast<double>(decoded.load()) / static_cast<double>(total)};
 }
 
-double run_reference(const DecodeBenchOptions& o) {
+// One timed PyAV run: its JSON summary (clips_per_s, decoded_frames_per_clip).
+nlohmann::json run_reference(const DecodeBenchOptions& o) {
   std::string cmd = "/usr/bin/python3 '" + o.reference_script + "' --frames " +
                     std::to_string(o.frames) + " --size " + std::to_string(o.size) + " --threads " +
                     std::to_string(o.threads) + " --passes " + std::to_string(o.passes);
@@ -93,7 +105,7 @@ double run_reference(const DecodeBenchOptions& o) {
   HARVEST_REQUIRE(status == 0, Runtime, "PyAV reference failed (", cmd, "):\n", output);
   const auto last = output.find_last_of('{');
   HARVEST_REQUIRE(last != std::string::npos, Runtime, "PyAV reference printed no JSON:\n", output);
-  return nlohmann::json::parse(output.substr(last)).at("clips_per_s").get<double>();
+  return nlohmann::json::parse(output.substr(last));
 }
 
 }  // namespace
@@ -107,9 +119,12 @@ nlohmann::json run_decode_bench(const DecodeBenchOptions& options) {
   if (o.videos.empty()) {
     generated = std::filesystem::temp_directory_path() /
                 ("harvest-bench-decode-" + std::to_string(::getpid()));
-    std::fprintf(stderr, "generating 4 H.264 clips (640x360, 5 s, 30 fps) in %s\n",
-                 generated.c_str());
-    o.videos = make_videos(generated);
+    HARVEST_REQUIRE(o.gop > 0 && o.seconds > 0, Usage,
+                    "bench decode: --gop and --seconds must be positive, got ", o.gop, " and ",
+                    o.seconds);
+    std::fprintf(stderr, "generating 4 H.264 clips (640x360, %d s, 30 fps, GOP %d) in %s\n",
+                 o.seconds, o.gop, generated.c_str());
+    o.videos = make_videos(generated, o.gop, o.seconds);
   }
   if (o.reference_script.empty())
     o.reference_script = HARVEST_SOURCE_DIR "/bench/reference/decode_reference.py";
@@ -118,11 +133,16 @@ nlohmann::json run_decode_bench(const DecodeBenchOptions& options) {
 
   run_harvest(o);  // warm-up: page cache, lazy library initialisation
   std::vector<double> ours, theirs;
+  double decoded_per_clip = 0, pyav_decoded_per_clip = 0;
   for (int r = 0; r < o.reps; ++r) {
-    ours.push_back(run_harvest(o));
+    const HarvestRun run = run_harvest(o);
+    ours.push_back(run.clips_per_s);
+    decoded_per_clip = run.decoded_frames_per_clip;
     std::fprintf(stderr, "rep %d harvest %.2f clips/s", r, ours.back());
     if (o.reference) {
-      theirs.push_back(run_reference(o));
+      const nlohmann::json ref = run_reference(o);
+      theirs.push_back(ref.at("clips_per_s").get<double>());
+      pyav_decoded_per_clip = ref.value("decoded_frames_per_clip", 0.0);
       std::fprintf(stderr, "  pyav %.2f clips/s", theirs.back());
     }
     std::fprintf(stderr, "\n");
@@ -135,8 +155,14 @@ nlohmann::json run_decode_bench(const DecodeBenchOptions& options) {
   if (o.reference) {
     j["pyav_clips_per_s"] = median(theirs);
     j["ratio_vs_pyav"] = median(theirs) > 0 ? median(ours) / median(theirs) : 0.0;
+    j["pyav_decoded_frames_per_clip"] = pyav_decoded_per_clip;
   }
+  j["decoded_frames_per_clip"] = decoded_per_clip;
   j["videos"] = o.videos.size();
+  if (!generated.empty()) {
+    j["gop"] = o.gop;
+    j["seconds"] = o.seconds;
+  }
   j["codec"] = codec;
   j["frames"] = o.frames;
   j["size"] = o.size;

@@ -11,12 +11,14 @@
 namespace harvest::bench {
 
 struct DecodeBenchOptions {
-  std::vector<std::string> videos;  // empty: generate H.264 clips (640x360, 5 s, 30 fps)
+  std::vector<std::string> videos;  // empty: generate 4 H.264 clips (640x360, 30 fps)
   int64_t frames = 8;
   int size = 224;
   int threads = 1;               // clip workers, one single-threaded decoder each
   int reps = 3;                  // interleaved repetitions of (harvest, PyAV)
   int passes = 2;                // passes over the video list per repetition
+  int gop = 30;                  // keyframe interval of the generated clips (frames)
+  int seconds = 5;               // length of the generated clips
   bool reference = true;         // also run PyAV (needs /usr/bin/python3 with av)
   std::string reference_script;  // default: the source tree's bench/reference/decode_reference.py
 };

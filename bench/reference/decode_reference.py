@@ -18,8 +18,9 @@ def decode_clip(path, frames, size):
         start = stream.start_time or 0
         duration = float(stream.duration * stream.time_base) if stream.duration else container.duration / 1e6
         targets = [start + ((i + 0.5) * duration / frames) / tb for i in range(frames)]
-        chosen, held, k = [], None, 0
+        chosen, held, k, decoded = [], None, 0, 0
         for frame in container.decode(stream):
+            decoded += 1
             while k < frames and frame.pts > targets[k]:
                 chosen.append(held if held is not None else frame)
                 k += 1
@@ -30,7 +31,7 @@ def decode_clip(path, frames, size):
             chosen.append(held)
         out = np.stack([f.to_ndarray(width=size, height=size, format="rgb24", interpolation="BICUBIC")
                         for f in chosen])
-        return out
+        return out, decoded
 
 
 def main():
@@ -43,6 +44,7 @@ def main():
     a = p.parse_args()
     jobs = [v for _ in range(a.passes) for v in a.videos]
     lock = threading.Lock()
+    decoded = []
 
     def work():
         while True:
@@ -50,7 +52,9 @@ def main():
                 if not jobs:
                     return
                 path = jobs.pop()
-            decode_clip(path, a.frames, a.size)
+            _, n = decode_clip(path, a.frames, a.size)
+            with lock:
+                decoded.append(n)
 
     t0 = time.perf_counter()
     pool = [threading.Thread(target=work) for _ in range(a.threads)]
@@ -60,7 +64,8 @@ def main():
         t.join()
     elapsed = time.perf_counter() - t0
     clips = a.passes * len(a.videos)
-    print(json.dumps({"clips_per_s": clips / elapsed, "frames_per_s": clips * a.frames / elapsed}))
+    print(json.dumps({"clips_per_s": clips / elapsed, "frames_per_s": clips * a.frames / elapsed,
+                      "decoded_frames_per_clip": sum(decoded) / len(decoded)}))
 
 
 if __name__ == "__main__":

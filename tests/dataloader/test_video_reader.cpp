@@ -83,6 +83,28 @@ TEST_CASE("the frame for time t is the last frame with pts <= t", "[dataloader]"
     check_against_reference(v, 8.0, 100.0, sparse);
     check_against_reference(v, 8.0, 1.0, sparse);
   }
+  SECTION("segment middles with short GOPs: jumps to the keyframe before each target") {
+    // 8 s at 10 fps, a keyframe every 6 frames; the targets are 1 s apart, so the frames
+    // between a target and the next keyframe before the following target are never decoded.
+    const std::vector<double> middles = {0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5};
+    const std::vector<double> uneven = {0.04, 0.61, 0.62, 1.99, 3.3, 5.05, 7.9, 7.99};
+    for (const char* name : {"short_gop.mp4", "short_gop.mkv"}) {
+      const auto v = test::ffmpeg(test::ramp_source(8) +
+                                      " -c:v libx264 -bf 3 -g 6 -x264-params b-pyramid=normal",
+                                  dir.file(name));
+      check_against_reference(v, 8.0, 100.0, middles);
+      check_against_reference(v, 8.0, 100.0, uneven);
+      ReaderOptions opts;
+      VideoReader reader(v, opts);
+      reader.frames_at(middles);
+      INFO(name << " decoded " << reader.decoded_frames() << " of 80 frames");
+      CHECK(reader.decoded_frames() < 50);
+    }
+    const auto vp9 = test::ffmpeg(test::ramp_source(8) + " -c:v libvpx-vp9 -g 6 -deadline realtime",
+                                  dir.file("short_gop.webm"));
+    check_against_reference(vp9, 8.0, 100.0, middles);
+    check_against_reference(vp9, 8.0, 100.0, uneven);
+  }
   SECTION("variable frame rate") {
     const auto v =
         test::ffmpeg(test::ramp_source(3) +
