@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -14,6 +15,38 @@ namespace harvest {
 namespace ck = harvest::checkpoint;
 
 namespace {
+
+// The side of a square grid of `cells` cells; 0 when `cells` is not a positive square.
+int64_t square_side(int64_t cells) {
+  if (cells <= 0) return 0;
+  auto side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(cells))));
+  return side * side == cells ? side : 0;
+}
+
+// [T_file, W] -> [frames, W], linear in time with align_corners=false: the same resampling the
+// video encoder applies when it sees another frame count (VideoEncoderImpl::temporal_embedding_for).
+at::Tensor resize_temporal_embedding(const at::Tensor& table, int64_t frames) {
+  return at::upsample_linear1d(table.t().unsqueeze(0), {frames}, /*align_corners=*/false)
+      .squeeze(0)
+      .t();
+}
+
+// CLIP's [1 + g*g, W] position table (CLS row, then the patch grid row-major) -> [rows, W] for
+// another image size: the CLS row is kept, the grid resampled bicubically (align_corners=false),
+// as CLIP and timm code bases do for a new resolution.
+at::Tensor resize_position_embedding(const at::Tensor& table, int64_t rows) {
+  const int64_t from = square_side(table.size(0) - 1), to = square_side(rows - 1);
+  HARVEST_REQUIRE(from > 0 && to > 0, Runtime, "position embedding of ", table.size(0),
+                  " rows cannot be resized to ", rows, " rows: both need 1 + a square grid");
+  const int64_t width = table.size(1);
+  const at::Tensor grid = table.narrow(0, 1, from * from)
+                              .to(at::kFloat)
+                              .t()
+                              .reshape({1, width, from, from});  // [1, W, y, x]
+  const at::Tensor resized =
+      at::upsample_bicubic2d(grid, {to, to}, /*align_corners=*/false).reshape({width, to * to}).t();
+  return at::cat({table.narrow(0, 0, 1).to(at::kFloat), resized}, 0).to(table.dtype());
+}
 
 ck::DType to_dtype(at::ScalarType t) {
   switch (t) {
@@ -125,7 +158,7 @@ compat::OptimizerStateKey state_key(const at::Tensor& param) {
 
 // Collects every mismatch between the model and a checkpoint, then throws them together.
 void check_model_records(const ck::CheckpointReader& reader, VideoTextModelImpl& model,
-                         const std::string& file, bool allow_temporal_resize) {
+                         const std::string& file, bool allow_resize) {
   std::vector<std::string> problems;
   std::set<std::string> expected;
   for (const auto& [path, tensor] : model_tensors(model)) {
@@ -135,10 +168,13 @@ void check_model_records(const ck::CheckpointReader& reader, VideoTextModelImpl&
       problems.push_back("missing " + path);
       continue;
     }
-    const bool temporal = path == "model/visual/temporal_embedding";
-    const bool shape_ok = info->shape == tensor.sizes().vec() ||
-                          (temporal && allow_temporal_resize && info->shape.size() == 2 &&
-                           info->shape[1] == tensor.size(1));
+    const bool resizable = allow_resize && (path == "model/visual/temporal_embedding" ||
+                                            (path == "model/visual/positional_embedding" &&
+                                             info->shape.size() == 2 &&
+                                             square_side(info->shape[0] - 1) > 0));
+    const bool shape_ok =
+        info->shape == tensor.sizes().vec() ||
+        (resizable && info->shape.size() == 2 && info->shape[1] == tensor.size(1));
     if (!shape_ok)
       problems.push_back(path + ": shape " + shape_text(info->shape) + " in the file, " +
                          shape_text(tensor.sizes().vec()) + " in the model");
@@ -202,7 +238,7 @@ std::pair<TrainProgress, std::string> restore_training_state(const std::filesyst
                                                              torch::optim::AdamW& optimizer) {
   const ck::CheckpointReader reader(path);
   const std::string file = path.string();
-  check_model_records(reader, model, file, /*allow_temporal_resize=*/false);
+  check_model_records(reader, model, file, /*allow_resize=*/false);
   for (const char* blob :
        {"rng/torch_cpu", "rng/patch_dropper", "rng/text_masker", "data/sampler", "train/progress"})
     HARVEST_REQUIRE(reader.find(blob), Runtime, file, ": not a training checkpoint (no ", blob,
@@ -254,16 +290,16 @@ std::pair<TrainProgress, std::string> restore_training_state(const std::filesyst
 
 void load_model_weights(const std::filesystem::path& path, VideoTextModelImpl& model) {
   const ck::CheckpointReader reader(path);
-  check_model_records(reader, model, path.string(), /*allow_temporal_resize=*/true);
+  check_model_records(reader, model, path.string(), /*allow_resize=*/true);
   at::NoGradGuard no_grad;
-  for (auto& [path, tensor] : model_tensors(model)) {
-    at::Tensor stored = read_tensor(reader, path).to(tensor.dtype());
+  for (auto& [record, tensor] : model_tensors(model)) {
+    at::Tensor stored = read_tensor(reader, record).to(tensor.dtype());
     if (stored.sizes() != tensor.sizes()) {
-      // Temporal embedding [T_file, W] -> [T_model, W], linear in time.
-      stored =
-          at::upsample_linear1d(stored.t().unsqueeze(0), {tensor.size(0)}, /*align_corners=*/true)
-              .squeeze(0)
-              .t();
+      stored = record == "model/visual/positional_embedding"
+                   ? resize_position_embedding(stored, tensor.size(0))
+                   : resize_temporal_embedding(stored, tensor.size(0));
+      spdlog::info("{}: {} resized from {} to {} rows to fit the model", path.string(), record,
+                   read_tensor(reader, record).size(0), tensor.size(0));
     }
     tensor.copy_(stored);
   }

@@ -46,8 +46,9 @@ std::pair<TrainProgress, std::string> restore_training_state(const std::filesyst
                                                              torch::optim::AdamW& optimizer);
 
 // Initialisation from any harvest checkpoint (imported CLIP, an earlier run): weights only. The
-// temporal embedding is resized (linear interpolation) when the frame count differs. Throws
-// Runtime naming every missing or mis-shaped tensor; optimizer/rng records are ignored.
+// temporal embedding is resized (linear in time) when the frame count differs, the spatial
+// position embedding (CLS kept, grid bicubic) when the image size does. Throws Runtime naming
+// every missing or mis-shaped tensor; optimizer/rng records are ignored.
 void load_model_weights(const std::filesystem::path& file, VideoTextModelImpl& model);
 
 }  // namespace harvest

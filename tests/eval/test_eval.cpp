@@ -1,6 +1,7 @@
 // The eval library below the CLI: what a checkpoint must be to be evaluated, WiSE-FT averaging,
 // eval-set formats and their rejections, and the batched video pipeline.
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "checkpoint/reader.hpp"
 #include "checkpoint/writer.hpp"
@@ -14,6 +15,8 @@
 #include "model/tokenizer/bpe_learner.hpp"
 #include "model/tokenizer/gzip_file.hpp"
 #include "model/tokenizer/tokenizer.hpp"
+#include "worker/checkpoint_state.hpp"
+#include "tests/support/run.hpp"
 #include "tests/support/torch_catch.hpp"
 #include "tests/tokenizer/support.hpp"
 
@@ -95,6 +98,69 @@ TEST_CASE("a checkpoint with a missing or an unexpected tensor is refused", "[ev
   rewrite(good, dir.file("missing.h5"), "model/visual/proj", "");
   CHECK_THROWS_WITH(eval::load_model_file(dir.file("missing.h5")),
                     Catch::Contains("missing model/visual/proj") && Catch::Contains("missing.h5"));
+}
+
+// Initialising from weights trained at another resolution or frame count (model.init): the
+// position grid is resampled bicubically (CLS row kept) and the temporal table linearly, compared
+// with PyTorch's F.interpolate reading the same file with h5py.
+TEST_CASE("weights for another image size or frame count are resampled on load", "[eval]") {
+  const ScratchDir dir("eval-resize");
+  ModelOptions small = small_model(3);
+  small.vision.image_size = 48;  // 3 x 3 patches of 16
+  VideoTextModel from(small);
+  {
+    at::NoGradGuard no_grad;
+    from->visual->temporal_embedding.normal_(0, 1);
+  }
+  const std::string file = dir.file("from.h5");
+  eval::write_model_file(*from, test_vocab(), "", file);
+
+  ModelOptions large = small;
+  large.vision.image_size = 80;  // 5 x 5
+  large.vision.frames = 5;
+  large.seed = 4;
+  VideoTextModel to(large);
+  load_model_weights(file, *to);
+
+  const std::string script = dir.file("resize.py");
+  write_file(script, R"(import json, sys
+import h5py, torch
+import torch.nn.functional as F
+with h5py.File(sys.argv[1], "r") as f:
+    pos = torch.tensor(f["model/visual/positional_embedding"][()])
+    tem = torch.tensor(f["model/visual/temporal_embedding"][()])
+w = pos.shape[1]
+grid = pos[1:].t().reshape(1, w, 3, 3)
+grid = F.interpolate(grid, size=(5, 5), mode="bicubic", align_corners=False).reshape(w, 25).t()
+tem = F.interpolate(tem.t().unsqueeze(0), size=5, mode="linear", align_corners=False)[0].t()
+print(json.dumps({"pos": torch.cat([pos[:1], grid]).tolist(), "temporal": tem.tolist()}))
+)");
+  const auto ref = test::run("/usr/bin/python3 '" + script + "' '" + file + "'");
+  REQUIRE(ref.exit_code == 0);
+  const auto golden = nlohmann::json::parse(ref.output.substr(ref.output.find('{')));
+  auto tensor_of = [](const nlohmann::json& rows) {
+    std::vector<float> flat;
+    for (const auto& row : rows)
+      for (const auto& v : row) flat.push_back(v.get<float>());
+    return torch::tensor(flat).reshape({static_cast<int64_t>(rows.size()), -1});
+  };
+  const at::Tensor pos = to->visual->positional_embedding.detach();
+  REQUIRE(pos.sizes() == at::IntArrayRef({26, 64}));
+  CHECK(torch::equal(pos[0], from->visual->positional_embedding.detach()[0]));
+  CHECK(torch::allclose(pos, tensor_of(golden["pos"]), 1e-5, 1e-5));
+  CHECK(torch::allclose(to->visual->temporal_embedding.detach(), tensor_of(golden["temporal"]),
+                        1e-5, 1e-5));
+  // Everything else is copied unchanged.
+  CHECK(torch::equal(to->visual->conv1->weight, from->visual->conv1->weight));
+  CHECK(torch::equal(to->text->token_embedding->weight, from->text->token_embedding->weight));
+
+  // A training checkpoint (exact resume) never resizes: another size is a different model.
+  ModelOptions other = small;
+  other.vision.image_size = 64;
+  VideoTextModel mismatched(other);
+  torch::optim::AdamW adamw(mismatched->parameters());
+  CHECK_THROWS_WITH(restore_training_state(file, *mismatched, adamw),
+                    Catch::Contains("model/visual/positional_embedding: shape [10, 64]"));
 }
 
 TEST_CASE("WiSE-FT averages every tensor but the temporal embedding", "[eval]") {
