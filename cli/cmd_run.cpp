@@ -57,7 +57,8 @@ std::vector<coord::ChildSpec> children(const Config& config, const fs::path& con
   for (int64_t i = 0; i < config.dist.world_size; ++i) {
     coord::ChildSpec worker;
     worker.name = cat("worker", i);
-    worker.argv = {exe, "worker", "--config", config_file.string(), "--rank", std::to_string(i)};
+    worker.argv = {exe,      "worker", "--config", config_file.string(), "--rank", std::to_string(i),
+                   "--device", std::to_string(i)};
     worker.log_path = (logs / (worker.name + ".log")).string();
     worker.completes_job = true;
     out.push_back(worker);
@@ -137,9 +138,11 @@ void add_run_command(CLI::App& app) {
   cmd->callback([options] {
     const Config config = resolve_for_children(options->load());
     require_trainable(config);
-    HARVEST_REQUIRE(config.dist.backend == "gloo" || config.dist.backend == "auto", Config,
-                    "dist.backend = ", config.dist.backend,
-                    ": harvest run trains on CPU with Gloo workers (use gloo or auto)");
+    HARVEST_REQUIRE(config.dist.backend != "inproc", Config,
+                    "dist.backend = inproc: harvest run starts a group of workers (use auto, nccl "
+                    "or gloo; harvest train runs one in-process worker)");
+    // The workers' device and library, checked once here rather than in every child's log.
+    collective_backend(config.dist, training_device(config.train, 0));
     const fs::path run_dir = config.logging.run_dir;
     fs::create_directories(run_dir / "logs");
     const fs::path config_file = run_dir / "config.toml";

@@ -22,6 +22,10 @@ void add_worker_command(CLI::App& app) {
   cmd->add_option("--rank", worker_options->desired_rank,
                   "Rank to ask the coordinator for (-1: any); a restarted worker keeps its rank")
       ->capture_default_str();
+  cmd->add_option("--device", worker_options->device,
+                  "CUDA device index on this node (-1: $LOCAL_RANK, else $SLURM_LOCALID, else 0); "
+                  "unused on CPU")
+      ->capture_default_str();
   cmd->callback([options, worker_options] {
     const Config config = options->load();
     init_logging(LogIdentity{"worker", -1}, parse_log_level(config.logging.level, "logging.level"));

@@ -86,6 +86,10 @@ struct NcclRendezvous {
 };
 
 bool nccl_available();  // compiled in (not: a GPU is present)
+// Makes CUDA device `index` the calling thread's current device (cudaSetDevice), so the legacy
+// default stream the NCCL collectives order after is that device's. A no-op in builds without
+// CUDA + NCCL, where the LibTorch tensors' own devices are all that matters.
+void use_cuda_device(int index);
 std::string new_nccl_unique_id();
 std::unique_ptr<CommGroup> make_nccl_group(const NcclRendezvous& rendezvous);
 

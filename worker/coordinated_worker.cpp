@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -61,7 +62,8 @@ struct Placement {
   uint64_t generation = 0;
   int rank = -1;
   int world_size = 0;
-  std::string store;  // rank 0's Gloo store, "host:port"
+  std::string store;      // Gloo: rank 0's store, "host:port"
+  std::string nccl_id;    // NCCL: rank 0's 128-byte ncclUniqueId
   uint64_t resume_step = 0;
   std::string resume_checkpoint;      // the committed step folder (empty: none)
   std::shared_ptr<GlooStore> served;  // rank 0: the store it serves
@@ -71,8 +73,9 @@ enum class Ending { Finished, Stopped, Aborted };
 
 // Every rank stops at the same step boundary: a stop any rank saw (a signal) is agreed by an
 // all-reduce, so nobody starts a step that a peer skips.
-bool agreed_stop(CommGroup& group, bool stop_here, double timeout_s) {
-  at::Tensor votes = torch::full({1}, stop_here ? 1.0f : 0.0f);
+bool agreed_stop(CommGroup& group, const torch::Device& device, bool stop_here,
+                 double timeout_s) {
+  at::Tensor votes = torch::full({1}, stop_here ? 1.0f : 0.0f, torch::TensorOptions(device));
   group.all_reduce_sum(votes, Deadline::after_seconds(timeout_s));
   return votes.item<float>() > 0;
 }
@@ -109,7 +112,10 @@ class CoordinatedWorker {
  public:
   CoordinatedWorker(const Config& config, const WorkerOptions& options,
                     const std::atomic<int>& stop)
-      : config_(config), stop_(stop) {
+      : config_(config),
+        stop_(stop),
+        device_(training_device(config.train, local_device_index(options.device))),
+        nccl_(collective_backend(config.dist, device_) == "nccl") {
     coord::ClientOptions client = coord::client_options(config, proto::Role::WORKER);
     client.desired_rank = options.desired_rank;
     client.on_abort = [this](uint64_t generation, const std::string& reason) {
@@ -152,13 +158,16 @@ class CoordinatedWorker {
       if (!p || p->generation != assigned_->generation) {
         p = *assigned_;
         set_progress(proto::MemberState::FORMING);
-        if (p->rank == 0) {
+        if (p->rank == 0 && nccl_) {
+          client_->offer_ncclid(p->generation, new_nccl_unique_id());
+        } else if (p->rank == 0) {
           p->served = serve_gloo_store(config_.dist.host, 0, p->world_size, config_.dist.timeout_s);
           client_->offer_gloo_store(p->generation, cat(config_.dist.host, ":", p->served->port()));
         }
       }
       if (rendezvous_ && rendezvous_->generation == p->generation) {
         p->store = rendezvous_->store;
+        p->nccl_id = rendezvous_->nccl_id;
         p->resume_step = rendezvous_->resume_step;
         p->resume_checkpoint = rendezvous_->resume_checkpoint;
         return p;
@@ -184,7 +193,7 @@ class CoordinatedWorker {
         ack_part(generation, rank, step, part);
       };
       RankTrainer trainer(
-          config_, tokenizer_, *group, saver,
+          config_, tokenizer_, *group, device_, saver,
           {{"rank", p.rank}, {"generation", p.generation}, {"world_size", p.world_size}});
       const bool resumed = resume(trainer, p);
       committed_step_ = trainer.progress().step;
@@ -201,7 +210,7 @@ class CoordinatedWorker {
       bool first_step = true;
       Ending ending = Ending::Finished;
       while (!trainer.finished()) {
-        if (agreed_stop(*group, stop_.load() != 0, config_.dist.timeout_s)) {
+        if (agreed_stop(*group, device_, stop_.load() != 0, config_.dist.timeout_s)) {
           ending = Ending::Stopped;
           break;
         }
@@ -241,8 +250,8 @@ class CoordinatedWorker {
     return ending;
   }
 
-  // Forms the Gloo group on a helper thread, so that an Abort or a stop ends the wait at once; a
-  // formation left behind finishes or times out (dist.timeout_s) on its own and is dropped.
+  // Forms the group (NCCL or Gloo) on a helper thread, so that an Abort or a stop ends the wait
+  // at once; a formation left behind finishes or times out on its own and is dropped.
   std::unique_ptr<CommGroup> form_group(const Placement& p) {
     struct Forming {
       std::mutex mutex;
@@ -252,22 +261,34 @@ class CoordinatedWorker {
       bool finished = false;
     };
     auto forming = std::make_shared<Forming>();
-    GlooRendezvous r;
-    const auto colon = p.store.rfind(':');
-    HARVEST_REQUIRE(colon != std::string::npos, Runtime, "generation ", p.generation,
-                    ": the coordinator handed out Gloo store '", p.store, "', not host:port");
-    r.host = p.store.substr(0, colon);
-    r.port = std::stoi(p.store.substr(colon + 1));
-    r.rank = p.rank;
-    r.world_size = p.world_size;
-    r.generation = static_cast<int64_t>(p.generation);
-    r.timeout_s = config_.dist.timeout_s;
-    r.interface_host = config_.dist.host;
-    std::thread([forming, r, served = p.served] {
+    std::function<std::unique_ptr<CommGroup>()> make;
+    if (nccl_) {
+      NcclRendezvous r;
+      r.unique_id = p.nccl_id;
+      r.rank = p.rank;
+      r.world_size = p.world_size;
+      r.generation = static_cast<int64_t>(p.generation);
+      r.device = device_.index();
+      make = [r] { return make_nccl_group(r); };
+    } else {
+      GlooRendezvous r;
+      const auto colon = p.store.rfind(':');
+      HARVEST_REQUIRE(colon != std::string::npos, Runtime, "generation ", p.generation,
+                      ": the coordinator handed out Gloo store '", p.store, "', not host:port");
+      r.host = p.store.substr(0, colon);
+      r.port = std::stoi(p.store.substr(colon + 1));
+      r.rank = p.rank;
+      r.world_size = p.world_size;
+      r.generation = static_cast<int64_t>(p.generation);
+      r.timeout_s = config_.dist.timeout_s;
+      r.interface_host = config_.dist.host;
+      make = [r, served = p.served] { return make_gloo_group(r, served); };
+    }
+    std::thread([forming, make] {
       std::unique_ptr<CommGroup> group;
       std::string error;
       try {
-        group = make_gloo_group(r, served);
+        group = make();
       } catch (const std::exception& e) {
         error = e.what();
       }
@@ -475,14 +496,24 @@ class CoordinatedWorker {
   }
 
   void handle_rendezvous(proto::Rendezvous::Reader r) {
-    HARVEST_REQUIRE(r.getBackend().isGlooStore(), Runtime, "generation ", r.getGeneration(),
-                    ": the coordinator handed out a backend other than a Gloo store; CPU workers "
-                    "train with Gloo");
+    const bool nccl = r.getBackend().isNcclUniqueId();
+    HARVEST_REQUIRE(nccl ? nccl_ : r.getBackend().isGlooStore() && !nccl_, Runtime, "generation ",
+                    r.getGeneration(), ": the coordinator handed out ",
+                    nccl                           ? "an NCCL unique id"
+                    : r.getBackend().isGlooStore() ? "a Gloo store"
+                                                   : "an unknown backend",
+                    " but this worker trains with ", nccl_ ? "NCCL" : "Gloo", " on ",
+                    device_.str(), " (dist.backend and train.device must agree on every worker)");
     Placement p;
     p.generation = r.getGeneration();
     p.rank = r.getRank();
     p.world_size = static_cast<int>(r.getWorldSize());
-    p.store = r.getBackend().getGlooStore();
+    if (nccl) {
+      const auto id = r.getBackend().getNcclUniqueId();
+      p.nccl_id.assign(reinterpret_cast<const char*>(id.begin()), id.size());
+    } else {
+      p.store = r.getBackend().getGlooStore();
+    }
     p.resume_step = r.getResumeStep();
     p.resume_checkpoint = r.getResumeCheckpoint();
     rendezvous_ = p;
@@ -512,6 +543,8 @@ class CoordinatedWorker {
 
   Config config_;
   const std::atomic<int>& stop_;
+  torch::Device device_;  // this worker's device (training_device())
+  bool nccl_;             // NCCL on CUDA, else Gloo
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;
   GroupAborter aborter_;  // before the client: its thread calls it
   std::unique_ptr<coord::CoordinatorClient> client_;
@@ -531,9 +564,8 @@ class CoordinatedWorker {
 int run_coordinated_worker(const Config& config, const WorkerOptions& options,
                            const std::atomic<int>& stop) {
   require_trainable(config);
-  HARVEST_REQUIRE(config.dist.backend == "gloo" || config.dist.backend == "auto", Config,
-                  "dist.backend = ", config.dist.backend,
-                  ": `harvest worker` trains on CPU with Gloo (use gloo or auto)");
+  HARVEST_REQUIRE(config.dist.backend != "inproc", Config,
+                  "dist.backend = inproc: `harvest worker` joins a group (use auto, nccl or gloo)");
   at::set_num_threads(intra_op_threads(config.train));
   CoordinatedWorker worker(config, options, stop);
   return worker.run();

@@ -23,6 +23,9 @@ struct WorkerOptions {
   // The rank this worker asks for (-1: any). `harvest run` gives worker i rank i, so a restarted
   // worker takes its old rank, and with it its checkpoint part and random streams.
   int32_t desired_rank = -1;
+  // The CUDA device this worker owns on its node (-1: $LOCAL_RANK, else $SLURM_LOCALID, else 0);
+  // unused on CPU. `harvest run` gives worker i device i.
+  int32_t device = -1;
 };
 
 // Runs until training finishes or `stop` (a signal number) is agreed; returns the exit status

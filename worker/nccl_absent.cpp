@@ -6,6 +6,8 @@ namespace harvest {
 
 bool nccl_available() { return false; }
 
+void use_cuda_device(int) {}
+
 std::string new_nccl_unique_id() {
   fail(ErrorKind::Config, "dist.backend = nccl: this harvest was built without CUDA + NCCL");
 }

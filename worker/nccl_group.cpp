@@ -184,6 +184,10 @@ void NcclPending::wait(const Deadline& deadline) { group_.wait_event(done_, dead
 
 bool nccl_available() { return true; }
 
+void use_cuda_device(int index) {
+  check_cuda(cudaSetDevice(index), "cudaSetDevice", "cuda:" + std::to_string(index));
+}
+
 std::string new_nccl_unique_id() {
   ncclUniqueId id;
   check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId", "rank 0");

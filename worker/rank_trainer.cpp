@@ -1,8 +1,10 @@
 #include "worker/rank_trainer.hpp"
 
 #include <spdlog/spdlog.h>
+#include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "checkpoint/from_config.hpp"
@@ -40,9 +42,6 @@ void require_trainable(const Config& config) {
   HARVEST_REQUIRE(!config.model.vocab.empty(), Config,
                   "model.vocab: required (CLIP's bpe_simple_vocab_16e6.txt.gz, or learn one with "
                   "`harvest data vocab --manifest M --size N --out vocab.txt.gz`)");
-  HARVEST_REQUIRE(config.train.device != "cuda", Config,
-                  "train.device = cuda: training runs on CPU here; the CUDA step runs under "
-                  "`harvest bench step`");
 }
 
 int intra_op_threads(const TrainConfig& train) {
@@ -50,12 +49,63 @@ int intra_op_threads(const TrainConfig& train) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+torch::Device training_device(const TrainConfig& train, int local_index) {
+  const auto visible = static_cast<int>(torch::cuda::device_count());
+  if (train.device == "cpu" || (train.device == "auto" && visible == 0)) return torch::kCPU;
+  HARVEST_REQUIRE(visible > 0, Config,
+                  "train.device = cuda: no CUDA device is visible to this process (LibTorch ",
+                  TORCH_VERSION, ", CUDA_VISIBLE_DEVICES=",
+                  std::getenv("CUDA_VISIBLE_DEVICES") ? std::getenv("CUDA_VISIBLE_DEVICES")
+                                                      : "unset",
+                  ")");
+  const int index = local_index % visible;
+  if (index != local_index)
+    spdlog::warn("device index {} with {} visible CUDA device(s): using cuda:{}", local_index,
+                 visible, index);
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+int local_device_index(int requested) {
+  if (requested >= 0) return requested;
+  for (const char* name : {"LOCAL_RANK", "SLURM_LOCALID"}) {
+    const char* value = std::getenv(name);
+    if (!value || !*value) continue;
+    char* end = nullptr;
+    const long index = std::strtol(value, &end, 10);
+    HARVEST_REQUIRE(*end == '\0' && index >= 0 && index < 65536, Config, "$", name, " = '",
+                    value, "': not a device index");
+    return static_cast<int>(index);
+  }
+  return 0;
+}
+
+std::string collective_backend(const DistConfig& dist, const torch::Device& device) {
+  const std::string backend =
+      dist.backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : dist.backend;
+  HARVEST_REQUIRE(backend != "nccl" || device.is_cuda(), Config,
+                  "dist.backend = nccl needs a CUDA device; this process trains on ", device.str());
+  HARVEST_REQUIRE(backend != "gloo" || !device.is_cuda(), Config, "dist.backend = gloo on ",
+                  device.str(),
+                  ": harvest's Gloo groups carry CPU tensors; use dist.backend = nccl (or auto) on "
+                  "GPUs, or train.device = cpu");
+  HARVEST_REQUIRE(backend != "nccl" || nccl_available(), Config, "dist.backend = ", dist.backend,
+                  " on ", device.str(),
+                  ": this harvest was built without NCCL (docs/build.md: HARVEST_WITH_CUDA)");
+  return backend;
+}
+
+bool uses_bf16(const TrainConfig& train, const torch::Device& device) {
+  return train.precision == "bf16" || (train.precision == "auto" && device.is_cuda());
+}
+
 RankTrainer::RankTrainer(const Config& config,
                          std::shared_ptr<const tokenizer::Tokenizer> tokenizer, CommGroup& group,
-                         checkpoint::SaverOptions saver_options, nlohmann::json record_tags)
+                         torch::Device device, checkpoint::SaverOptions saver_options,
+                         nlohmann::json record_tags)
     : config_(config),
       tokenizer_(std::move(tokenizer)),
       group_(group),
+      device_(device),
       record_tags_(std::move(record_tags)) {
   // The global generator is checkpointed (rng/torch_cpu): seeding it makes its state a function of
   // (seed, rank), not of what this process did before (library set-up, earlier generations).
@@ -71,6 +121,14 @@ RankTrainer::RankTrainer(const Config& config,
     load_model_weights(config_.model.init, *model_);
     spdlog::info("initialised weights from {}", config_.model.init);
   }
+  if (device_.is_cuda()) {
+    use_cuda_device(device_.index());  // the default stream the collectives order after
+    model_->to(device_);
+  }
+  HARVEST_REQUIRE(!uses_bf16(config_.train, device_) || device_.is_cuda(), Config,
+                  "train.precision = bf16 needs a CUDA device (this process trains on ",
+                  device_.str(), ")");
+  model_->set_bf16_autocast(uses_bf16(config_.train, device_));
   // Loader processes when data.loaders_per_worker > 0, else decoding in this process.
   source_ = make_shard_source(config_, tokenizer_, group_.rank(), group_.size());
   const int64_t global_batch = config_.data.batch_size * config_.train.accumulation * group_.size();
@@ -78,7 +136,7 @@ RankTrainer::RankTrainer(const Config& config,
       warmup_steps_for(config_.train.warmup_epochs, static_cast<int64_t>(source_->dataset_size()),
                        global_batch, config_.train.steps);
   step_ = std::make_unique<TrainStep>(model_, group_, config_.train, config_.dist,
-                                      config_.train.steps, warmup_steps_, torch::kCPU);
+                                      config_.train.steps, warmup_steps_, device_);
   saver_ = std::make_unique<checkpoint::CheckpointSaver>(std::move(saver_options));
   metrics_ = std::make_unique<MetricsWriter>(
       (fs::path(config_.logging.run_dir) / "metrics.jsonl").string());
@@ -99,9 +157,11 @@ void RankTrainer::resume(const fs::path& part) {
 StepOutcome RankTrainer::step() {
   if (progress_.step == first_step_) {
     clock_.reset();
-    spdlog::info("training steps {}..{} (warm-up {}, {} samples, batch {} x {} rank(s))",
-                 progress_.step, config_.train.steps, warmup_steps_, source_->dataset_size(),
-                 config_.data.batch_size, group_.size());
+    spdlog::info(
+        "training steps {}..{} (warm-up {}, {} samples, batch {} x {} rank(s)) on {}{} with {}",
+        progress_.step, config_.train.steps, warmup_steps_, source_->dataset_size(),
+        config_.data.batch_size, group_.size(), device_.str(),
+        uses_bf16(config_.train, device_) ? " (bf16 autocast)" : "", group_.backend());
   }
   const StepOutcome outcome = step_->run(*source_, progress_.step);
   ++progress_.step;

@@ -31,6 +31,21 @@ void require_trainable(const Config& config);
 // train.threads, or every core when 0.
 int intra_op_threads(const TrainConfig& train);
 
+// The device this process trains on: train.device = cpu, cuda (device `local_index` modulo the
+// visible count; Config error when none is visible) or auto (CUDA when visible, else CPU).
+torch::Device training_device(const TrainConfig& train, int local_index);
+
+// The CUDA device index a process on this node should own: `requested` when >= 0, else
+// $LOCAL_RANK (torchrun, Kubernetes operators), else $SLURM_LOCALID, else 0.
+int local_device_index(int requested);
+
+// The group's library for a worker on `device`: "nccl" (CUDA) or "gloo" (CPU), from
+// dist.backend (auto picks by device). Throws Config when they disagree or NCCL is not built in.
+std::string collective_backend(const DistConfig& dist, const torch::Device& device);
+
+// bf16 autocast: train.precision = bf16, or auto on a CUDA device.
+bool uses_bf16(const TrainConfig& train, const torch::Device& device);
+
 struct TrainSummary {
   int64_t first_step = 0;  // > 0 when resumed
   int64_t steps = 0;       // the step reached
@@ -45,10 +60,11 @@ struct TrainSummary {
 
 class RankTrainer {
  public:
-  // `group` outlives the trainer; `record_tags` are added to every metrics.jsonl record (e.g.
-  // rank and generation). Weights come from model.init when set, else from train.seed.
+  // `group` outlives the trainer and works on `device` (training_device()); `record_tags` are
+  // added to every metrics.jsonl record (e.g. rank and generation). Weights come from model.init
+  // when set, else from train.seed.
   RankTrainer(const Config& config, std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
-              CommGroup& group, checkpoint::SaverOptions saver_options,
+              CommGroup& group, torch::Device device, checkpoint::SaverOptions saver_options,
               nlohmann::json record_tags = nlohmann::json::object());
   ~RankTrainer();  // finishes the save in flight
   RankTrainer(const RankTrainer&) = delete;
@@ -82,6 +98,7 @@ class RankTrainer {
   Config config_;
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;
   CommGroup& group_;
+  torch::Device device_;
   nlohmann::json record_tags_;
   VideoTextModel model_{nullptr};
   std::unique_ptr<ShardSource> source_;

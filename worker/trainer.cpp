@@ -24,7 +24,8 @@ TrainSummary train_single_process(const Config& config) {
   const auto tokenizer =
       std::make_shared<const tokenizer::Tokenizer>(tokenizer::Tokenizer::load(config.model.vocab));
   auto group = make_local_group();
-  RankTrainer trainer(config, tokenizer, *group, checkpoint::saver_options(config));
+  const torch::Device device = training_device(config.train, local_device_index(-1));
+  RankTrainer trainer(config, tokenizer, *group, device, checkpoint::saver_options(config));
   const auto resume = checkpoint::resolve_resume(config);
   if (resume) {
     for (const auto& why : resume->skipped) spdlog::warn("not resuming from {}", why);

@@ -391,4 +391,10 @@ TEST_CASE("harvest run: a config that cannot train exits 2 naming the key", "[wo
       " worker --set data.train_manifest=x --set model.vocab=y --set dist.backend=inproc");
   CHECK(nccl.exit_code == 2);
   CHECK_THAT(nccl.output, Catch::Contains("dist.backend"));
+  // NCCL needs the workers on GPUs: refused before any child starts.
+  const auto nccl_cpu = test::run("CUDA_VISIBLE_DEVICES= " + std::string(HARVEST_EXE) +
+                                  " run --set dist.world_size=2 --set data.train_manifest=x "
+                                  "--set model.vocab=y --set dist.backend=nccl");
+  CHECK(nccl_cpu.exit_code == 2);
+  CHECK_THAT(nccl_cpu.output, Catch::Contains("dist.backend = nccl needs a CUDA device"));
 }

@@ -34,6 +34,16 @@ TEST_CASE("harvest train: synthetic data, learned vocab, checkpoints, resume", "
   REQUIRE(resumed.exit_code == 0);
   CHECK_THAT(resumed.output, Catch::Contains("\"first_step\":4") && Catch::Contains("\"steps\":6"));
 
+  // The device is checked before anything trains (CUDA_VISIBLE_DEVICES= hides every GPU, so this
+  // holds on GPU machines too).
+  const auto no_gpu = run("CUDA_VISIBLE_DEVICES= " + common + " --set train.device=cuda");
+  CHECK(no_gpu.exit_code == 2);
+  CHECK_THAT(no_gpu.output, Catch::Contains("train.device = cuda: no CUDA device is visible"));
+  const auto bf16_cpu = run("CUDA_VISIBLE_DEVICES= " + common +
+                            " --set train.device=auto --set train.precision=bf16");
+  CHECK(bf16_cpu.exit_code == 2);
+  CHECK_THAT(bf16_cpu.output, Catch::Contains("train.precision = bf16 needs a CUDA device"));
+
   // `embed` takes the checkpoint directory (newest committed), a step folder or a part file.
   const auto embedded = run(exe + " embed --checkpoint " + d + "/run/checkpoints --text \"a red square\" --json");
   INFO(embedded.output);
