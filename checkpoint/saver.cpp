@@ -5,13 +5,14 @@
 #include <algorithm>
 
 #include "checkpoint/commit.hpp"
+#include "core/cpus.hpp"
 #include "core/time.hpp"
 
 namespace harvest::checkpoint {
 
 namespace {
 int default_copy_helpers() {
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  const int cores = usable_cpus();
   return std::clamp(cores - 1, 0, 3);
 }
 }  // namespace

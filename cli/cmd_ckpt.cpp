@@ -107,19 +107,52 @@ void inspect_file(const fs::path& file, bool as_json, bool show_config) {
   print_tree(reader.records());
 }
 
-void inspect_dir(const fs::path& dir) {
-  const auto manifest = read_manifest(dir);
+// A checkpoint folder: its committed checkpoints (from `latest`), newest first. A step folder
+// (step-N, no manifest of its own) is shown as its parent folder's entry for that step.
+void inspect_dir(const fs::path& dir, bool as_json) {
+  fs::path folder = dir;
+  std::optional<std::string> only;  // a step folder: just that entry
+  auto manifest = read_manifest(folder);
+  if (!manifest && read_manifest(dir.parent_path())) {
+    folder = dir.parent_path();
+    only = dir.filename().string();
+    manifest = read_manifest(folder);
+  }
   HARVEST_REQUIRE(manifest.has_value(), Runtime, dir.string(), ": no checkpoint manifest (",
-                  (dir / "latest").string(), ") in this folder");
-  std::cout << dir.string() << ": " << manifest->committed.size()
-            << " committed checkpoint(s), newest first\n";
-  for (const auto& c : manifest->committed) {
+                  (dir / "latest").string(), ") in this folder or its parent");
+  std::vector<const CommittedCheckpoint*> shown;
+  for (const auto& c : manifest->committed)
+    if (!only || c.name == *only) shown.push_back(&c);
+  HARVEST_REQUIRE(!only || !shown.empty(), Runtime, dir.string(),
+                  ": not a committed checkpoint of ", folder.string(),
+                  " (an unfinished save, or removed by retention)");
+  auto bytes_of = [](const CommittedCheckpoint& c) {
     uint64_t bytes = 0;
     for (const auto& p : c.parts) bytes += p.bytes;
-    std::cout << "  " << c.name << "  step " << c.step << "  " << c.world_size << " part(s)  "
-              << human_bytes(static_cast<double>(bytes)) << "  committed " << c.committed_utc
-              << "\n";
+    return bytes;
+  };
+  if (as_json) {
+    nlohmann::json committed = nlohmann::json::array();
+    for (const CommittedCheckpoint* c : shown) {
+      nlohmann::json parts = nlohmann::json::array();
+      for (const auto& p : c->parts)
+        parts.push_back({{"file", (folder / c->name / p.file).string()}, {"bytes", p.bytes}});
+      committed.push_back({{"name", c->name},
+                           {"step", c->step},
+                           {"world_size", c->world_size},
+                           {"bytes", bytes_of(*c)},
+                           {"committed_utc", c->committed_utc},
+                           {"parts", parts}});
+    }
+    std::cout << nlohmann::json{{"dir", folder.string()}, {"committed", committed}}.dump() << "\n";
+    return;
   }
+  std::cout << folder.string() << ": " << manifest->committed.size()
+            << " committed checkpoint(s), newest first\n";
+  for (const CommittedCheckpoint* c : shown)
+    std::cout << "  " << c->name << "  step " << c->step << "  " << c->world_size << " part(s)  "
+              << human_bytes(static_cast<double>(bytes_of(*c))) << "  committed "
+              << c->committed_utc << "\n";
 }
 
 void verify_file(const fs::path& file) {
@@ -173,7 +206,7 @@ void add_ckpt_commands(CLI::App& app) {
   inspect->add_flag("--config", inspect_args->config, "Also print the stored resolved config");
   inspect->callback([inspect_args] {
     if (fs::is_directory(inspect_args->path)) {
-      inspect_dir(inspect_args->path);
+      inspect_dir(inspect_args->path, inspect_args->json);
     } else {
       inspect_file(inspect_args->path, inspect_args->json, inspect_args->config);
     }

@@ -9,6 +9,7 @@
 
 #include "checkpoint/reader.hpp"
 #include "cli/commands.hpp"
+#include "core/cpus.hpp"
 #include "core/error.hpp"
 #include "core/time.hpp"
 #include "eval/embedder.hpp"
@@ -90,7 +91,7 @@ nlohmann::json rows(const at::Tensor& t) {
 }
 
 void run_embed(const EmbedArgs& args) {
-  const int threads = args.threads > 0 ? args.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = args.threads > 0 ? args.threads : usable_cpus();
   at::set_num_threads(threads);
   HARVEST_REQUIRE(!args.texts.empty() || !args.images.empty() || !args.videos.empty(), Usage,
                   "embed: nothing to embed (give --text, --image or --video)");

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "core/cpus.hpp"
 #include "core/error.hpp"
 #include "eval/evaluate.hpp"
 #include "eval/sweep.hpp"
@@ -64,7 +65,7 @@ struct TaskArgs {
 
   int resolved_threads() const {
     return threads > 0 ? threads
-                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+                       : usable_cpus();
   }
 
   // `strict` (eval): task-specific flags go through, so a flag of another task is refused.

@@ -21,6 +21,7 @@
 #include "cli/commands.hpp"
 #include "coordinator/launcher.hpp"
 #include "coordinator/signal_watcher.hpp"
+#include "core/cpus.hpp"
 #include "core/error.hpp"
 #include "worker/rank_trainer.hpp"
 
@@ -40,7 +41,7 @@ std::string own_executable() {
 Config resolve_for_children(Config config) {
   if (config.train.threads == 0)
     config.train.threads = std::max<int64_t>(
-        1, static_cast<int64_t>(std::thread::hardware_concurrency()) / config.dist.world_size);
+        1, static_cast<int64_t>(usable_cpus()) / config.dist.world_size);
   return config;
 }
 
@@ -57,8 +58,8 @@ std::vector<coord::ChildSpec> children(const Config& config, const fs::path& con
   for (int64_t i = 0; i < config.dist.world_size; ++i) {
     coord::ChildSpec worker;
     worker.name = cat("worker", i);
-    worker.argv = {exe,      "worker", "--config", config_file.string(), "--rank", std::to_string(i),
-                   "--device", std::to_string(i)};
+    worker.argv = {exe, "worker", "--config", config_file.string(), "--rank", std::to_string(i)};
+    worker.argv.insert(worker.argv.end(), {"--device", std::to_string(i)});
     worker.log_path = (logs / (worker.name + ".log")).string();
     worker.completes_job = true;
     out.push_back(worker);

@@ -15,6 +15,7 @@ extern "C" {
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/cpus.hpp"
 #include "core/error.hpp"
 #include "dataloader/progress_bar.hpp"
 #include "dataloader/video_writer.hpp"
@@ -340,7 +341,7 @@ std::vector<SynthClip> write_synth_dataset(const SynthOptions& o) {
   fs::create_directories(fs::path(o.out_dir) / "videos", ec);
   HARVEST_REQUIRE(!ec, Runtime, o.out_dir, "/videos: cannot create: ", ec.message());
 
-  const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  const int threads = o.threads > 0 ? o.threads : usable_cpus();
   std::atomic<int64_t> next{0}, done{0};
   std::atomic<bool> stop{false};
   std::exception_ptr error;

@@ -62,8 +62,8 @@ struct Placement {
   uint64_t generation = 0;
   int rank = -1;
   int world_size = 0;
-  std::string store;      // Gloo: rank 0's store, "host:port"
-  std::string nccl_id;    // NCCL: rank 0's 128-byte ncclUniqueId
+  std::string store;    // Gloo: rank 0's store, "host:port"
+  std::string nccl_id;  // NCCL: rank 0's 128-byte ncclUniqueId
   uint64_t resume_step = 0;
   std::string resume_checkpoint;      // the committed step folder (empty: none)
   std::shared_ptr<GlooStore> served;  // rank 0: the store it serves
@@ -73,8 +73,7 @@ enum class Ending { Finished, Stopped, Aborted };
 
 // Every rank stops at the same step boundary: a stop any rank saw (a signal) is agreed by an
 // all-reduce, so nobody starts a step that a peer skips.
-bool agreed_stop(CommGroup& group, const torch::Device& device, bool stop_here,
-                 double timeout_s) {
+bool agreed_stop(CommGroup& group, const torch::Device& device, bool stop_here, double timeout_s) {
   at::Tensor votes = torch::full({1}, stop_here ? 1.0f : 0.0f, torch::TensorOptions(device));
   group.all_reduce_sum(votes, Deadline::after_seconds(timeout_s));
   return votes.item<float>() > 0;
@@ -502,8 +501,8 @@ class CoordinatedWorker {
                     nccl                           ? "an NCCL unique id"
                     : r.getBackend().isGlooStore() ? "a Gloo store"
                                                    : "an unknown backend",
-                    " but this worker trains with ", nccl_ ? "NCCL" : "Gloo", " on ",
-                    device_.str(), " (dist.backend and train.device must agree on every worker)");
+                    " but this worker trains with ", nccl_ ? "NCCL" : "Gloo", " on ", device_.str(),
+                    " (dist.backend and train.device must agree on every worker)");
     Placement p;
     p.generation = r.getGeneration();
     p.rank = r.getRank();
@@ -555,7 +554,7 @@ class CoordinatedWorker {
   int rank_ = -1;
   int64_t committed_step_ = 0;
   int64_t acked_single_step_ = -1;  // a step-0 checkpoint is acked too
-  std::mutex positions_mutex_;  // the saver thread reads what save() recorded
+  std::mutex positions_mutex_;      // the saver thread reads what save() recorded
   std::map<int64_t, data::SamplerState> positions_;
 };
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "checkpoint/from_config.hpp"
+#include "core/cpus.hpp"
 #include "core/error.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 
@@ -46,18 +47,17 @@ void require_trainable(const Config& config) {
 
 int intra_op_threads(const TrainConfig& train) {
   if (train.threads > 0) return static_cast<int>(train.threads);
-  return std::max(1u, std::thread::hardware_concurrency());
+  return usable_cpus();
 }
 
 torch::Device training_device(const TrainConfig& train, int local_index) {
   const auto visible = static_cast<int>(torch::cuda::device_count());
   if (train.device == "cpu" || (train.device == "auto" && visible == 0)) return torch::kCPU;
-  HARVEST_REQUIRE(visible > 0, Config,
-                  "train.device = cuda: no CUDA device is visible to this process (LibTorch ",
-                  TORCH_VERSION, ", CUDA_VISIBLE_DEVICES=",
-                  std::getenv("CUDA_VISIBLE_DEVICES") ? std::getenv("CUDA_VISIBLE_DEVICES")
-                                                      : "unset",
-                  ")");
+  HARVEST_REQUIRE(
+      visible > 0, Config,
+      "train.device = cuda: no CUDA device is visible to this process (LibTorch ", TORCH_VERSION,
+      ", CUDA_VISIBLE_DEVICES=",
+      std::getenv("CUDA_VISIBLE_DEVICES") ? std::getenv("CUDA_VISIBLE_DEVICES") : "unset", ")");
   const int index = local_index % visible;
   if (index != local_index)
     spdlog::warn("device index {} with {} visible CUDA device(s): using cuda:{}", local_index,
@@ -72,8 +72,8 @@ int local_device_index(int requested) {
     if (!value || !*value) continue;
     char* end = nullptr;
     const long index = std::strtol(value, &end, 10);
-    HARVEST_REQUIRE(*end == '\0' && index >= 0 && index < 65536, Config, "$", name, " = '",
-                    value, "': not a device index");
+    HARVEST_REQUIRE(*end == '\0' && index >= 0 && index < 65536, Config, "$", name, " = '", value,
+                    "': not a device index");
     return static_cast<int>(index);
   }
   return 0;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <thread>
 
+#include "core/cpus.hpp"
 #include "core/error.hpp"
 #include "core/time.hpp"
 #include "model/video_text_model.hpp"
@@ -148,7 +149,7 @@ nlohmann::json run_step_bench(const StepBenchOptions& opt) {
                   "bench step: --batch and --repeats must be >= 1, --warmup >= 0");
   const int threads = opt.threads > 0
                           ? opt.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+                          : usable_cpus();
   at::set_num_threads(threads);
 
   ModelOptions o = preset_options(opt.preset);

@@ -142,9 +142,15 @@ class Loader {
       error(origin_of("train.precision"), "train.precision",
             "bf16 autocast is for CUDA; use fp32 (or auto) with train.device = cpu");
     const CoordinatorConfig& c = config.coordinator;
-    if (c.curve_server_public.empty() != c.curve_client_public.empty())
-      error(origin_of("coordinator.curve_server_public"), "coordinator.curve_*",
-            "CURVE needs both curve_server_public and curve_client_public (or neither)");
+    // The coordinator holds the server pair, every other peer a client pair (checked by role
+    // when the keys are read); here only what is wrong for every role.
+    if (c.curve_client_public.empty() != c.curve_client_secret.empty())
+      error(origin_of("coordinator.curve_client_public"), "coordinator.curve_client_*",
+            "curve_client_public and curve_client_secret come together (a key pair from harvest "
+            "keygen)");
+    if (!c.curve_client_public.empty() && c.curve_server_public.empty())
+      error(origin_of("coordinator.curve_client_public"), "coordinator.curve_server_public",
+            "client keys are set but not the coordinator's public key, so CURVE would be off");
   }
 
   void throw_if_errors() const {

@@ -103,7 +103,8 @@ Section train_section() {
             "auto: bf16 autocast on CUDA, fp32 on CPU.")
       .text("device", &TrainConfig::device, {"auto", "cpu", "cuda"}, "auto: CUDA when present.")
       .integer("threads", &TrainConfig::threads, closed(0, 1024),
-               "LibTorch intra-op threads per worker; 0: the machine's cores divided by local workers.")
+               "LibTorch intra-op threads per worker; 0: the CPUs this process may use (affinity mask, "
+               "cgroup CPU quota) divided by local workers.")
       .integer("log_every", &TrainConfig::log_every, closed(1, kMaxInt), "Console progress line every N steps.")
       .build();
 }

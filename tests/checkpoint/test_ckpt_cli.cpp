@@ -72,6 +72,22 @@ TEST_CASE("ckpt verify and inspect on a checkpoint folder cover every committed 
   CHECK(listing.exit_code == 0);
   CHECK_THAT(listing.output, Catch::Contains("2 committed checkpoint(s)"));
   CHECK_THAT(listing.output, Catch::Contains("step-000000000020  step 20"));
+  // --json: the same list, newest first, for scripts (deploy/slurm reads the committed step).
+  const auto j = run(harvest_exe + " ckpt inspect --json " + dir.path().string());
+  INFO(j.output);
+  CHECK(j.exit_code == 0);
+  CHECK_THAT(j.output, Catch::StartsWith("{\"committed\":[{\"bytes\":") &&
+                           Catch::Contains("\"name\":\"step-000000000020\"") &&
+                           Catch::Contains("\"step\":10"));
+  // A step folder is shown as its committed entry; an uncommitted one is refused by name.
+  const auto one = run(harvest_exe + " ckpt inspect --json " +
+                       checkpoint_folder(dir.path(), 10).string());
+  CHECK(one.exit_code == 0);
+  CHECK_THAT(one.output, Catch::Contains("\"step\":10") && !Catch::Contains("\"step\":20"));
+  std::filesystem::create_directories(dir.path() / "step-000000000030");
+  const auto unfinished = run(harvest_exe + " ckpt inspect " + (dir.path() / "step-000000000030").string());
+  CHECK(unfinished.exit_code == 1);
+  CHECK_THAT(unfinished.output, Catch::Contains("step-000000000030: not a committed checkpoint"));
   CHECK(run(harvest_exe + " ckpt verify " + dir.path().string()).exit_code == 0);
   std::filesystem::resize_file(part_path(dir.path(), 10, 0, 1), 100);
   const auto bad = run(harvest_exe + " ckpt verify " + dir.path().string());

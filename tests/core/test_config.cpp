@@ -121,6 +121,18 @@ TEST_CASE("cross-field rules", "[core][config]") {
              Catch::Contains("train.precision"));
   CHECK_THAT(config_error("[train]\ndevice = \"cpu\"\n[dist]\nbackend = \"nccl\"\n"),
              Catch::Contains("nccl needs train.device"));
+  // CURVE: the coordinator's config has only the server pair; a peer's client keys come in pairs
+  // and only with the server's public key.
+  CHECK(config_error("[coordinator]\ncurve_server_public = \"s.public\"\n"
+                     "curve_server_secret = \"s.secret\"\n")
+            .empty());
+  CHECK_THAT(config_error("[coordinator]\ncurve_server_public = \"s.public\"\n"
+                          "curve_client_public = \"w.public\"\n"),
+             Catch::Contains("coordinator.curve_client_*: curve_client_public and "
+                             "curve_client_secret come together"));
+  CHECK_THAT(config_error("[coordinator]\ncurve_client_public = \"w.public\"\n"
+                          "curve_client_secret = \"w.secret\"\n"),
+             Catch::Contains("coordinator.curve_server_public: client keys are set"));
 }
 
 TEST_CASE("set overrides beat the file and are validated", "[core][config]") {
