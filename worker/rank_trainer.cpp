@@ -59,7 +59,10 @@ torch::Device training_device(const TrainConfig& train, int local_index) {
       ", CUDA_VISIBLE_DEVICES=",
       std::getenv("CUDA_VISIBLE_DEVICES") ? std::getenv("CUDA_VISIBLE_DEVICES") : "unset", ")");
   const int index = local_index % visible;
-  if (index != local_index)
+  // One visible device is the scheduler's binding (Slurm --gpus-per-task, a Kubernetes GPU
+  // request): every local index maps to it. With several, wrapping around means two workers
+  // share a GPU, which NCCL refuses.
+  if (index != local_index && visible > 1)
     spdlog::warn("device index {} with {} visible CUDA device(s): using cuda:{}", local_index,
                  visible, index);
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
