@@ -7,6 +7,8 @@
 // (this file deliberately does not depend on LibTorch's CUDA headers, so it compiles against a
 // CPU-only LibTorch too).
 #include <atomic>
+#include <cstring>
+#include <mutex>
 #include <thread>
 
 #include "core/check_cuda.hpp"
@@ -61,10 +63,7 @@ class NcclGroup final : public CommGroup {
   }
 
   ~NcclGroup() override {
-    if (comm_) {
-      if (aborted_) ncclCommAbort(comm_);
-      else ncclCommDestroy(comm_);
-    }
+    if (comm_) ncclCommDestroy(comm_);  // an aborted group has none left
     if (stream_) cudaStreamDestroy(stream_);
   }
 
@@ -75,8 +74,10 @@ class NcclGroup final : public CommGroup {
   std::unique_ptr<PendingOp> all_reduce_sum_async(at::Tensor& t) override {
     check_tensor(t, "all_reduce");
     order_after_compute();
-    check_nccl(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), ncclSum, comm_, stream_),
-               "ncclAllReduce", describe());
+    with_comm("all_reduce", [&](ncclComm_t comm) {
+      check_nccl(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), ncclSum, comm, stream_),
+                 "ncclAllReduce", describe());
+    });
     return std::make_unique<NcclPending>(*this, record_done(), "all_reduce");
   }
 
@@ -87,8 +88,10 @@ class NcclGroup final : public CommGroup {
     sizes[0] *= size_;
     auto output = torch::empty(sizes, input.options());
     order_after_compute();
-    check_nccl(ncclAllGather(input.data_ptr(), output.data_ptr(), input.numel(), nccl_type(input), comm_, stream_),
-               "ncclAllGather", describe());
+    with_comm("all_gather", [&](ncclComm_t comm) {
+      check_nccl(ncclAllGather(input.data_ptr(), output.data_ptr(), input.numel(), nccl_type(input), comm, stream_),
+                 "ncclAllGather", describe());
+    });
     NcclPending(*this, record_done(), "all_gather").wait(deadline);
     return output;
   }
@@ -96,8 +99,10 @@ class NcclGroup final : public CommGroup {
   void broadcast(at::Tensor& t, int root, const Deadline& deadline) override {
     check_tensor(t, "broadcast");
     order_after_compute();
-    check_nccl(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), root, comm_, stream_),
-               "ncclBroadcast", describe());
+    with_comm("broadcast", [&](ncclComm_t comm) {
+      check_nccl(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), root, comm, stream_),
+                 "ncclBroadcast", describe());
+    });
     NcclPending(*this, record_done(), "broadcast").wait(deadline);
   }
 
@@ -106,8 +111,13 @@ class NcclGroup final : public CommGroup {
     all_reduce_sum_async(token)->wait(deadline);
   }
 
+  // Called from the coordinator client's thread while the training thread may be inside a
+  // collective: the lock keeps the communicator alive under any caller of with_comm().
   void abort() override {
-    if (!aborted_.exchange(true)) ncclCommAbort(comm_), comm_ = nullptr;
+    std::lock_guard<std::mutex> lock(comm_mutex_);
+    aborted_ = true;
+    if (comm_) ncclCommAbort(comm_);
+    comm_ = nullptr;
   }
 
   // Polls an event until it completes, failing fast on abort, async NCCL errors or the deadline.
@@ -136,9 +146,19 @@ class NcclGroup final : public CommGroup {
     HARVEST_REQUIRE(t.is_cuda() && t.is_contiguous(), Internal, "nccl ", op, " needs a contiguous CUDA tensor");
   }
 
+  // Runs `call` with the communicator under abort()'s lock; after an abort it fails "aborted".
+  template <class Call>
+  void with_comm(const char* op, Call&& call) {
+    std::lock_guard<std::mutex> lock(comm_mutex_);
+    HARVEST_REQUIRE(comm_ != nullptr, Runtime, "nccl ", describe(), ": ", op, " aborted");
+    call(comm_);
+  }
+
   void check_async_error(const char* op) {
     ncclResult_t async = ncclSuccess;
-    check_nccl(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError", describe());
+    with_comm(op, [&](ncclComm_t comm) {
+      check_nccl(ncclCommGetAsyncError(comm, &async), "ncclCommGetAsyncError", describe());
+    });
     if (async != ncclSuccess && async != ncclInProgress)
       fail(ErrorKind::Runtime, "nccl ", describe(), ": ", op, " failed: ", ncclGetErrorString(async));
   }
@@ -146,7 +166,9 @@ class NcclGroup final : public CommGroup {
   void poll_until_ready(const char* op, const Deadline& deadline) {
     ncclResult_t state = ncclInProgress;
     while (state == ncclInProgress) {
-      check_nccl(ncclCommGetAsyncError(comm_, &state), "ncclCommGetAsyncError", describe());
+      with_comm(op, [&](ncclComm_t comm) {
+        check_nccl(ncclCommGetAsyncError(comm, &state), "ncclCommGetAsyncError", describe());
+      });
       HARVEST_REQUIRE(state == ncclSuccess || state == ncclInProgress, Runtime, "nccl ", describe(), ": ", op,
                       " failed: ", ncclGetErrorString(state));
       HARVEST_REQUIRE(!deadline.expired(), Runtime, "nccl ", describe(), ": ", op, " missed its deadline");
@@ -172,7 +194,8 @@ class NcclGroup final : public CommGroup {
   int rank_;
   int size_;
   int device_;
-  ncclComm_t comm_ = nullptr;
+  std::mutex comm_mutex_;
+  ncclComm_t comm_ = nullptr;  // null once aborted
   cudaStream_t stream_ = nullptr;
   std::atomic<bool> aborted_{false};
 };
