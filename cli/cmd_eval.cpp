@@ -2,14 +2,19 @@
 // then (with --json) the whole record as the last line.
 // harvest sweep RUN_DIR: every committed checkpoint of a run not yet evaluated; results.csv,
 // results.json and one SVG chart per metric. Defaults come from the run's [eval] config section.
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
+#include "checkpoint/commit.hpp"
 #include "cli/commands.hpp"
+#include "coordinator/signal_watcher.hpp"
 #include "core/cpus.hpp"
 #include "core/error.hpp"
+#include "core/time.hpp"
 #include "eval/evaluate.hpp"
 #include "eval/sweep.hpp"
 
@@ -63,10 +68,7 @@ struct TaskArgs {
     cmd.add_flag("--no-progress", no_progress, "No progress bar or ETA lines");
   }
 
-  int resolved_threads() const {
-    return threads > 0 ? threads
-                       : usable_cpus();
-  }
+  int resolved_threads() const { return threads > 0 ? threads : usable_cpus(); }
 
   // `strict` (eval): task-specific flags go through, so a flag of another task is refused.
   // Otherwise (a sweep over several tasks) each applies to its own task only.
@@ -123,7 +125,42 @@ struct SweepArgs {
   TaskArgs common;
   std::string run_dir, checkpoints, out;
   std::vector<std::string> tasks, manifests;
+  bool watch = false;
+  double poll_s = 30.0;
 };
+
+// The run's last step is committed (train.steps of its config.toml): no checkpoint will follow.
+bool run_finished(const eval::SweepOptions& options, const std::optional<Config>& config) {
+  if (!config) return false;
+  const fs::path dir =
+      options.checkpoint_dir.empty() ? options.run_dir / "checkpoints" : options.checkpoint_dir;
+  try {
+    const auto manifest = checkpoint::read_manifest(dir);
+    return manifest && !manifest->committed.empty() &&
+           manifest->committed.front().step >= config->train.steps;
+  } catch (const Error&) {
+    return false;  // being replaced this very moment: the next look decides
+  }
+}
+
+void print_sweep_summary(const eval::SweepSummary& s) {
+  std::cout << "harvest sweep: " << s.evaluated.size() << " evaluation(s) run, " << s.already_done
+            << " already done, " << s.failed.size() << " failed\n";
+  for (const std::string& f : s.failed) std::cout << "  failed: " << f << "\n";
+  std::cout << "  " << s.results_json.string() << "\n  " << s.results_csv.string() << "\n  "
+            << s.plots.size() << " plots in " << (s.results_json.parent_path() / "plots").string()
+            << "\n";
+  nlohmann::ordered_json plots = nlohmann::ordered_json::array();
+  for (const auto& p : s.plots) plots.push_back(p.string());
+  std::cout << nlohmann::ordered_json{{"evaluated_steps", s.evaluated},
+                                      {"already_done", s.already_done},
+                                      {"failed", s.failed},
+                                      {"results_json", s.results_json.string()},
+                                      {"results_csv", s.results_csv.string()},
+                                      {"plots", plots}}
+                   .dump()
+            << std::endl;
+}
 
 void run_sweep(SweepArgs args) {
   // Defaults from the run's [eval] section; flags win.
@@ -160,25 +197,35 @@ void run_sweep(SweepArgs args) {
     options.tasks.push_back(
         args.common.options(task, args.manifests[args.manifests.size() == 1 ? 0 : i], false));
   }
+  HARVEST_REQUIRE(args.poll_s > 0, Usage, "sweep: --poll-s must be positive, got ", args.poll_s);
+  // --watch: a pass every poll_s while the run trains, a last one once its final step is
+  // committed (looked at before each pass, so that pass includes it); SIGINT/SIGTERM end it
+  // after the evaluation in progress.
+  std::optional<coord::SignalWatcher> signals;
+  if (args.watch) {
+    signals.emplace();
+    std::cout << "harvest sweep: watching " << args.run_dir << " until "
+              << (config ? "step " + std::to_string(config->train.steps) + " is committed"
+                         : std::string("SIGINT/SIGTERM (no config.toml, so no final step)"))
+              << ", a look every " << args.poll_s << " s" << std::endl;
+  }
   at::set_num_threads(args.common.resolved_threads());
-  const eval::SweepSummary s = eval::run_sweep(options);
-
-  std::cout << "harvest sweep: " << s.evaluated.size() << " evaluation(s) run, " << s.already_done
-            << " already done, " << s.failed.size() << " failed\n";
-  for (const std::string& f : s.failed) std::cout << "  failed: " << f << "\n";
-  std::cout << "  " << s.results_json.string() << "\n  " << s.results_csv.string() << "\n  "
-            << s.plots.size() << " plots in " << (s.results_json.parent_path() / "plots").string()
-            << "\n";
-  nlohmann::ordered_json plots = nlohmann::ordered_json::array();
-  for (const auto& p : s.plots) plots.push_back(p.string());
-  std::cout << nlohmann::ordered_json{{"evaluated_steps", s.evaluated},
-                                      {"already_done", s.already_done},
-                                      {"failed", s.failed},
-                                      {"results_json", s.results_json.string()},
-                                      {"results_csv", s.results_csv.string()},
-                                      {"plots", plots}}
-                   .dump()
-            << std::endl;
+  eval::SweepSummary s;
+  while (true) {
+    const bool last = !args.watch || run_finished(options, config);
+    s = eval::run_sweep(options);
+    // Watching prints the passes that did something, and the last one.
+    if (!args.watch || last || !s.evaluated.empty() || !s.failed.empty()) print_sweep_summary(s);
+    if (last) break;
+    const Deadline next = Deadline::after_seconds(args.poll_s);
+    while (!next.expired() && signals->stop().load() == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (signals->stop().load() != 0) {
+      std::cout << "harvest sweep: stopped by signal " << signals->stop().load() << std::endl;
+      print_sweep_summary(s);
+      break;
+    }
+  }
   HARVEST_REQUIRE(s.failed.empty(), Runtime, "sweep: ", s.failed.size(),
                   " evaluation(s) failed (listed above)");
 }
@@ -212,6 +259,11 @@ void add_eval_commands(CLI::App& app) {
   s->add_option("--checkpoints", sw->checkpoints,
                 "Checkpoint directory (default RUN_DIR/checkpoints)");
   s->add_option("--out", sw->out, "Results folder (default RUN_DIR/eval)");
+  s->add_flag("--watch", sw->watch,
+              "Keep evaluating new checkpoints while the run trains; end after its final step "
+              "(train.steps of RUN_DIR/config.toml) or on SIGINT/SIGTERM");
+  s->add_option("--poll-s", sw->poll_s, "With --watch: seconds between looks for new checkpoints")
+      ->capture_default_str();
   sw->common.add_to(*s);
   s->callback([sw] { run_sweep(*sw); });
 }

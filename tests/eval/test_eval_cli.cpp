@@ -2,12 +2,18 @@
 // steps (checkpoints at steps 2 and 4), every task, the protocol in the JSON, the saved
 // embeddings re-scored by an independent reader (h5py + numpy), bad input refused with the file
 // named, and a sweep that a second run finds complete.
+#include <signal.h>
+
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
+#include "tests/coordinator/process.hpp"
 #include "tests/support/run.hpp"
 #include "tests/tokenizer/support.hpp"
 
@@ -22,6 +28,40 @@ const std::string kHarvest = std::string(HARVEST_EXE) + " --log-level warn";
 // Real prompt templates (28 of them) when the shared labels are there.
 const std::string kSharedTemplates =
     HARVEST_SOURCE_DIR "/../shared/labels/kinetics700_templates.txt";
+
+// Rewrites the [train] steps line of a run's config.toml (the sweep's "final step").
+void set_train_steps(const std::string& config_file, int64_t steps) {
+  std::ifstream in(config_file);
+  std::string text, line, section;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] == '[') section = line;
+    if (section == "[train]" && line.rfind("steps = ", 0) == 0)
+      line = "steps = " + std::to_string(steps);
+    text += line + "\n";
+  }
+  in.close();
+  std::ofstream(config_file) << text;
+}
+
+// Records in a sweep's results.json (0 while it does not exist yet or is being replaced).
+size_t sweep_records(const std::string& results_json) {
+  try {
+    std::ifstream in(results_json);
+    if (!in) return 0;
+    return nlohmann::json::parse(in)["records"].size();
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+bool wait_until(const std::function<bool()>& done, std::chrono::seconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return true;
+}
 
 nlohmann::json last_json_line(const std::string& output) {
   const size_t end = output.find_last_not_of('\n');
@@ -270,6 +310,43 @@ TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable swe
     const auto defaults =
         run_json(kHarvest + " sweep " + d + "/run --threads 2 --no-progress --out " + d + "/eval2");
     CHECK(defaults["evaluated_steps"] == nlohmann::json::array({2, 4}));
+
+    {  // sweep --watch: checkpoints evaluated as they are committed, done after the final step
+      const std::string w = d + "/watched";
+      fs::copy(d + "/run", w, fs::copy_options::recursive);
+      fs::remove_all(w + "/eval");
+      set_train_steps(w + "/config.toml", 6);  // steps 2 and 4 committed, 6 still to come
+      const std::vector<std::string> watch_argv{HARVEST_EXE, "--log-level", "warn",         "sweep",
+                                                w,           "--watch",     "--poll-s",     "0.2",
+                                                "--threads", "2",           "--no-progress"};
+      harvest::test::ChildProcess watch(watch_argv, d + "/watch.log");
+      const std::string results = w + "/eval/results.json";
+      REQUIRE(wait_until([&] { return sweep_records(results) == 2; }, std::chrono::seconds(180)));
+      CHECK(!watch.wait(std::chrono::milliseconds(500)));  // still watching: step 6 is not there
+      const auto more =
+          run(kHarvest + " train --config " + w + "/config.toml --set logging.run_dir=" + w);
+      INFO(more.output);
+      REQUIRE(more.exit_code == 0);
+      const auto code = watch.wait(std::chrono::seconds(180));
+      INFO(watch.output());
+      REQUIRE(code.has_value());
+      CHECK(*code == 0);
+      CHECK(sweep_records(results) == 3);
+      CHECK_THAT(watch.output(), Catch::Contains("\"evaluated_steps\":[6]"));
+
+      // Nothing left to come but no final step either: SIGTERM ends the watch after its pass.
+      set_train_steps(w + "/config.toml", 8);
+      harvest::test::ChildProcess idle(watch_argv, d + "/idle.log");
+      REQUIRE(wait_until([&] { return idle.output().find("watching") != std::string::npos; },
+                         std::chrono::seconds(120)));
+      idle.kill(SIGTERM);
+      const auto stopped = idle.wait(std::chrono::seconds(30));
+      INFO(idle.output());
+      REQUIRE(stopped.has_value());
+      CHECK(*stopped == 0);
+      CHECK_THAT(idle.output(),
+                 Catch::Contains("stopped by signal 15") && Catch::Contains("3 already done"));
+    }
 
     // A committed checkpoint that no longer verifies is listed as failed; the others still run.
     const fs::path part = dir.path() / "run/checkpoints/step-000000000002/part-00000-of-00001.h5";
