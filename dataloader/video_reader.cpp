@@ -298,15 +298,15 @@ bool VideoReader::needed(const AVPacket& packet) {
   }
 }
 
-// Whether the index knows a keyframe after everything demuxed so far and (by a margin) before
-// `target_pts`: seeking there skips decoding the frames in between, which no target needs.
-bool VideoReader::keyframe_ahead(int64_t target_pts) const {
+// Whether the index knows a keyframe after everything demuxed so far (and after `position`, the
+// decode position) and, by a margin, before `target_pts`: seeking there skips decoding the frames
+// in between, which no target needs.
+bool VideoReader::keyframe_ahead(int64_t target_pts, int64_t position) const {
   AVStream* stream = format_->streams[stream_index_];
   const AVIndexEntry* entry = avformat_index_get_entry_from_timestamp(
       stream, target_pts - kSeekMarginFrames * frame_step_, AVSEEK_FLAG_BACKWARD);
   if (!entry || !(entry->flags & AVINDEX_KEYFRAME)) return false;
-  const int64_t decoded_to = pending_ ? pending_->pts : held_ ? held_->pts : start_pts_;
-  return entry->timestamp > std::max(demux_ts_, decoded_to);
+  return entry->timestamp > std::max(demux_ts_, position);
 }
 
 // The next frame in presentation order, its pts repaired: missing timestamps continue from the
@@ -372,7 +372,7 @@ std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times) {
     // Far ahead of what is decoded, or a keyframe in between (and not already at the end):
     // jump to the keyframe before the target.
     if (!input_done_ && (!pending_ || pending_->pts <= target) &&
-        (target - position > threshold || keyframe_ahead(target)))
+        (target - position > threshold || keyframe_ahead(target, position)))
       seek(target);
     target_ = target;
     int retreats = 0;

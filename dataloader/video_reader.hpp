@@ -66,7 +66,7 @@ class VideoReader {
   std::optional<FramePtr> decode_next();
   bool demux_one();
   bool needed(const AVPacket& packet);
-  bool keyframe_ahead(int64_t target_pts) const;
+  bool keyframe_ahead(int64_t target_pts, int64_t position) const;
   bool seek(int64_t target_pts);
   void reset_position();
   int64_t to_pts(double seconds) const;

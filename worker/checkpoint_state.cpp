@@ -295,11 +295,12 @@ void load_model_weights(const std::filesystem::path& path, VideoTextModelImpl& m
   for (auto& [record, tensor] : model_tensors(model)) {
     at::Tensor stored = read_tensor(reader, record).to(tensor.dtype());
     if (stored.sizes() != tensor.sizes()) {
+      const int64_t rows = stored.size(0);
       stored = record == "model/visual/positional_embedding"
                    ? resize_position_embedding(stored, tensor.size(0))
                    : resize_temporal_embedding(stored, tensor.size(0));
       spdlog::info("{}: {} resized from {} to {} rows to fit the model", path.string(), record,
-                   read_tensor(reader, record).size(0), tensor.size(0));
+                   rows, tensor.size(0));
     }
     tensor.copy_(stored);
   }
