@@ -137,11 +137,12 @@ void CoordinatorClient::ack_checkpoint(uint64_t generation, uint64_t step, int32
   send(out);
 }
 
-void CoordinatorClient::leave(const std::string& reason) {
+void CoordinatorClient::leave(const std::string& reason, bool clean) {
   OutMessage out;
   auto l = out.body().initLeave();
   l.setMemberId(member_id());
   l.setReason(reason);
+  l.setClean(clean);
   send(out);
 }
 

@@ -75,7 +75,9 @@ class CoordinatorClient {
   void offer_gloo_store(uint64_t generation, const std::string& host_port);
   void ack_checkpoint(uint64_t generation, uint64_t step, int32_t rank, const std::string& path, uint64_t bytes,
                       uint64_t epoch, uint64_t data_cursor);
-  void leave(const std::string& reason);
+  // clean: the member ends with its group (training finished, or an agreed stop after a committed
+  // final checkpoint); the coordinator then does not abort the generation for it.
+  void leave(const std::string& reason, bool clean = false);
 
   // The next message from the coordinator (Assign, Rendezvous, Abort, ShardPlan, checkpoint
   // request/commit, EvalJob, Shutdown, Error), or nullopt when `timeout` passes first.

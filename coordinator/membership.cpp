@@ -45,7 +45,10 @@ void MembershipActor::handle(const std::string& from, const InMessage& message) 
     case Body::STATUS_REQUEST: return handle_status(from);
     case Body::LEAVE: {
       const auto leave = body.getLeave();
-      if (Member* m = live_member(from, leave.getMemberId())) declare_lost(*m, cat("left: ", leave.getReason().cStr()));
+      Member* m = live_member(from, leave.getMemberId());
+      if (!m) return;
+      if (leave.getClean()) return declare_left(*m, leave.getReason().cStr());
+      declare_lost(*m, cat("left: ", leave.getReason().cStr()));
       return;
     }
     case Body::GENERATION_FORMED: {
@@ -164,7 +167,7 @@ void MembershipActor::send_assign(const Member& m) {
   send_to_peer(m.info.routing_id, out.bytes());
 }
 
-void MembershipActor::broadcast_event(Body::Which kind, const Member& m, const std::string& reason) {
+void MembershipActor::broadcast_event(Body::Which kind, const Member& m, const std::string& reason, bool clean) {
   OutMessage out;
   proto::MemberEvent::Builder e = kind == Body::MEMBER_JOINED   ? out.body().initMemberJoined()
                                   : kind == Body::MEMBER_LOST   ? out.body().initMemberLost()
@@ -178,6 +181,7 @@ void MembershipActor::broadcast_event(Body::Which kind, const Member& m, const s
   e.setDataEndpoint(m.info.data_endpoint);
   e.setRoutingId(kj::arrayPtr(reinterpret_cast<const kj::byte*>(m.info.routing_id.data()), m.info.routing_id.size()));
   e.setReason(reason);
+  e.setClean(clean);
   const std::string bytes = out.bytes();
   // The journal first: a restarted coordinator must never forget a member it told others about.
   if (kind != Body::MEMBER_REATTACHED) send_to(actors::kJournal, bytes);
@@ -192,6 +196,14 @@ void MembershipActor::declare_lost(Member& m, const std::string& reason) {
   spdlog::warn("member {} ({} rank {} {} pid {}) lost: {}", m.info.member_id, role_name(m.info.role), m.rank,
                m.info.host, m.info.pid, reason);
   broadcast_event(Body::MEMBER_LOST, m, reason);
+}
+
+void MembershipActor::declare_left(Member& m, const std::string& reason) {
+  m.lost = true;  // no longer live: heartbeats and deadlines stop applying
+  m.reported = proto::MemberState::LEFT;
+  spdlog::info("member {} ({} rank {} {} pid {}) left: {}", m.info.member_id, role_name(m.info.role), m.rank,
+               m.info.host, m.info.pid, reason);
+  broadcast_event(Body::MEMBER_LOST, m, reason, /*clean=*/true);
 }
 
 void MembershipActor::on_tick() {

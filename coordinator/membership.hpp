@@ -43,11 +43,14 @@ class MembershipActor : public Actor {
   void handle_step_report(const std::string& from, proto::StepReport::Reader report);
   void handle_status(const std::string& from);
   void declare_lost(Member& member, const std::string& reason);
+  // A clean leave (Leave.clean): the member is gone like a lost one, but as a normal ending: the
+  // event carries clean = true and the rendezvous does not abort the generation for it.
+  void declare_left(Member& member, const std::string& reason);
   // The member a wire message names, after checking it comes from that member's connection;
   // answers Error(unknownMember) and returns null when it does not.
   Member* live_member(const std::string& from, uint64_t member_id);
   void send_assign(const Member& member);
-  void broadcast_event(Body::Which kind, const Member& member, const std::string& reason);
+  void broadcast_event(Body::Which kind, const Member& member, const std::string& reason, bool clean = false);
 
   CoordinatorSettings settings_;
   uint64_t incarnation_;

@@ -52,10 +52,14 @@ void RendezvousActor::handle(const std::string& from, const InMessage& message) 
       return;
     }
     case Body::MEMBER_LOST: {
-      const uint64_t id = body.getMemberLost().getMemberId();
+      const auto lost = body.getMemberLost();
+      const uint64_t id = lost.getMemberId();
       if (workers_.erase(id) == 0) return;
+      // A rank that left cleanly ended with its group (every rank reached the same final step):
+      // the others are finishing too, and aborting them would race their final commit.
+      if (lost.getClean()) return;
       if (std::find(ranks_.begin(), ranks_.end(), id) != ranks_.end())
-        abort_generation(cat("worker ", id, " lost: ", body.getMemberLost().getReason().cStr()), id);
+        abort_generation(cat("worker ", id, " lost: ", lost.getReason().cStr()), id);
       return;
     }
     case Body::RENDEZVOUS_OFFER: return handle_offer(from, body.getRendezvousOffer());

@@ -107,6 +107,7 @@ std::string state_name(proto::MemberState state) {
     case proto::MemberState::ABORTED: return "aborted";
     case proto::MemberState::LOST: return "lost";
     case proto::MemberState::REATTACHING: return "reattaching";
+    case proto::MemberState::LEFT: return "left";
   }
   return cat("state(", static_cast<int>(state), ")");
 }

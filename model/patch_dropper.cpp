@@ -9,8 +9,13 @@ namespace harvest {
 
 PatchDropper::PatchDropper(double drop_ratio, uint64_t seed)
     : drop_ratio_(drop_ratio), gen_(at::make_generator<at::CPUGeneratorImpl>(seed)) {
+  set_drop_ratio(drop_ratio);
+}
+
+void PatchDropper::set_drop_ratio(double drop_ratio) {
   HARVEST_REQUIRE(drop_ratio >= 0 && drop_ratio < 1, Config, "model.drop_ratio: must be in [0, 1) (got ",
                   drop_ratio, ")");
+  drop_ratio_ = drop_ratio;
 }
 
 at::Tensor PatchDropper::draw(int64_t batch, int64_t patches, const at::Device& device) {

@@ -16,6 +16,8 @@ class PatchDropper {
   at::Tensor draw(int64_t batch, int64_t patches, const at::Device& device);
 
   double drop_ratio() const { return drop_ratio_; }
+  // Changes the ratio for later draws (the generator state is kept); throws Config outside [0, 1).
+  void set_drop_ratio(double drop_ratio);
   void reseed(uint64_t seed);
   at::Tensor state() const;  // uint8 generator state (checkpointable)
   void set_state(const at::Tensor& state);

@@ -73,6 +73,11 @@ ParamGroups VideoTextModelImpl::param_groups() {
   return groups;
 }
 
+void VideoTextModelImpl::set_drop_ratio(double drop_ratio) {
+  dropper_.set_drop_ratio(drop_ratio);
+  options_.drop_ratio = drop_ratio;
+}
+
 StepRandomness VideoTextModelImpl::draw_randomness(int64_t batch, int64_t frames, const at::Tensor& text_ids,
                                                    bool with_mlm) {
   StepRandomness r;

@@ -87,6 +87,9 @@ class VideoTextModelImpl : public torch::nn::Module {
   // The text tower (everything under text.) stops or starts training.
   void set_text_trainable(bool trainable);
   void set_bf16_autocast(bool on) { bf16_autocast_ = on; }
+  // Patch dropping from the next training forward on (0: off, the unmasked phase). The dropper's
+  // generator is untouched, so a step's draw depends only on the steps before it.
+  void set_drop_ratio(double drop_ratio);
 
   ParamGroups param_groups();
   const ModelOptions& options() const { return options_; }

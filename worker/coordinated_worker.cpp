@@ -130,12 +130,12 @@ class CoordinatedWorker {
   int run() {
     for (;;) {
       std::optional<Placement> placement = join_generation();
-      if (!placement) return leave("stopped before joining a generation");
+      if (!placement) return leave("stopped before joining a generation", /*clean=*/false);
       switch (train_generation(*placement)) {
         case Ending::Finished:
-          return leave("training finished");
+          return leave("training finished", /*clean=*/true);
         case Ending::Stopped:
-          return leave(cat("stopped by SIG", sigabbrev_np(stop_.load())));
+          return leave(cat("stopped by SIG", sigabbrev_np(stop_.load())), /*clean=*/true);
         case Ending::Aborted:
           break;  // the next generation
       }
@@ -441,9 +441,9 @@ class CoordinatedWorker {
     client_->set_progress(progress);
   }
 
-  int leave(const std::string& reason) {
+  int leave(const std::string& reason, bool clean) {
     spdlog::info("leaving: {}", reason);
-    client_->leave(reason);
+    client_->leave(reason, clean);
     return 0;
   }
 

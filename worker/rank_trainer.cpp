@@ -166,6 +166,14 @@ StepOutcome RankTrainer::step() {
         config_.data.batch_size, group_.size(), device_.str(),
         uses_bf16(config_.train, device_) ? " (bf16 autocast)" : "", group_.backend());
   }
+  // The unmasked phase: the last train.unmasked_steps steps see every patch (a function of the
+  // step alone, so a resumed run switches at the same step).
+  const bool unmasked = progress_.step >= config_.train.steps - config_.train.unmasked_steps;
+  model_->set_drop_ratio(unmasked ? 0.0 : config_.model.drop_ratio);
+  if (unmasked && progress_.step == config_.train.steps - config_.train.unmasked_steps &&
+      config_.model.drop_ratio > 0)
+    spdlog::info("step {}: unmasked phase, patch dropping off for the last {} steps",
+                 progress_.step, config_.train.unmasked_steps);
   const StepOutcome outcome = step_->run(*source_, progress_.step);
   ++progress_.step;
   progress_.epoch = static_cast<int64_t>(source_->epoch());

@@ -49,6 +49,7 @@ struct TrainConfig {
   double lr = 2e-4;
   double min_lr_ratio = 0.01;
   double warmup_epochs = 0.5;
+  int64_t unmasked_steps = 0;  // the last N steps train with patch dropping off
   double weight_decay = 0.2;
   double beta1 = 0.9;
   double beta2 = 0.98;

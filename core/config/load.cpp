@@ -126,6 +126,10 @@ class Loader {
     if (d.crop_scale_min > d.crop_scale_max)
       error(origin_of("data.crop_scale_min"), "data.crop_scale_min",
             cat("must not exceed data.crop_scale_max (", d.crop_scale_min, " > ", d.crop_scale_max, ")"));
+    const TrainConfig& t = config.train;
+    if (t.unmasked_steps > t.steps)
+      error(origin_of("train.unmasked_steps"), "train.unmasked_steps",
+            cat("must not exceed train.steps (", t.unmasked_steps, " > ", t.steps, ")"));
     const DistConfig& w = config.dist;
     if (w.min_workers != 0 && w.min_workers > w.world_size)
       error(origin_of("dist.min_workers"), "dist.min_workers",
@@ -262,7 +266,7 @@ std::string config_reference_markdown() {
          "`harvest config check FILE` validates a file (exit 0, or 2 with every problem listed).\n\n"
       << "Cross-field rules: `model.image_size` is a multiple of the preset's patch size (16, or 14 for "
          "L/14); `model.mask_token_prob + model.random_token_prob <= 1`; `data.crop_scale_min <= "
-         "data.crop_scale_max`; `dist.min_workers <= dist.world_size <= dist.max_workers` (0 means "
+         "data.crop_scale_max`; `train.unmasked_steps <= train.steps`; `dist.min_workers <= dist.world_size <= dist.max_workers` (0 means "
          "world_size); `dist.backend = inproc` needs `world_size = 1`; `nccl` and `bf16` need a CUDA "
          "device; CURVE keys come in pairs.\n";
   for (const auto& section : all_sections()) {

@@ -55,10 +55,13 @@ Section data_section() {
       .integer("batch_size", &DataConfig::batch_size, closed(1, 65536),
                "Clips per worker per micro-step (global batch = workers x batch_size x accumulation).")
       .real("crop_scale_min", &DataConfig::crop_scale_min, Range{0, 1, true, false},
-            "RandomResizedCrop: smallest crop area fraction.")
+            "RandomResizedCrop: smallest crop area fraction. Raise it when captions count or "
+            "place objects that a small crop can cut out.")
       .real("crop_scale_max", &DataConfig::crop_scale_max, Range{0, 1, true, false},
             "RandomResizedCrop: largest crop area fraction.")
-      .boolean("flip", &DataConfig::flip, "Random horizontal flip in training.")
+      .boolean("flip", &DataConfig::flip,
+               "Random horizontal flip in training. Turn it off when captions name left and right "
+               "(a flipped clip moving left contradicts its caption).")
       .real("sampling_fps", &DataConfig::sampling_fps, closed(0, 1000),
             "Sample frames at this fixed rate instead of one per equal segment; 0: segment-based (the recipe).")
       .integer("loaders_per_worker", &DataConfig::loaders_per_worker, closed(0, 64),
@@ -86,6 +89,11 @@ Section train_section() {
             "Cosine schedule ends at lr x min_lr_ratio.")
       .real("warmup_epochs", &TrainConfig::warmup_epochs, closed(0, 1000),
             "Linear warm-up length in epochs of the training manifest.")
+      .integer("unmasked_steps", &TrainConfig::unmasked_steps, closed(0, kMaxInt),
+               "The last N steps train with patch dropping off (a short unmasked phase at the end, "
+               "as UMT and InternVideo2 end masked pretraining: closes the gap to eval, where "
+               "nothing is dropped); such steps cost more. 0: dropping throughout. At most "
+               "train.steps.")
       .real("weight_decay", &TrainConfig::weight_decay, closed(0, 10),
             "AdamW weight decay (not applied to biases, norms, embeddings or the temperature).")
       .real("beta1", &TrainConfig::beta1, half_open(0, 1), "AdamW beta1.")

@@ -29,6 +29,7 @@ enum MemberState {
   aborted @3;      # told to abort its collectives, waiting for the next generation
   lost @4;         # missed heartbeats, hung past the step deadline, or left
   reattaching @5;  # replayed from the journal after a coordinator restart, not heard from yet
+  left @6;         # left with its group: training finished, or a stop the ranks agreed on
 }
 
 struct Register {
@@ -178,6 +179,8 @@ struct Shutdown {
 struct Leave {
   memberId @0 :UInt64;
   reason @1 :Text;
+  clean @2 :Bool;             # ended with its group (training finished, or an agreed stop after
+                              # a committed final checkpoint): not a failure, no generation abort
 }
 
 enum ErrorKind {
@@ -238,6 +241,7 @@ struct MemberEvent {
   dataEndpoint @6 :Text;
   routingId @7 :Data;
   reason @8 :Text;
+  clean @9 :Bool;             # memberLost only: the member left cleanly (Leave.clean)
 }
 
 struct GenerationFormed {

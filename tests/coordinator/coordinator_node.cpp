@@ -10,6 +10,7 @@
 //         assign <member> <rank> <world> <gen> | rendezvous <gen> <rank> <world> <digest> <resume>
 //         abort <gen> <ms since start> | plan <gen> <worker rank> <loaders> | commit <step>
 //         error <kind> <message> | shutdown <reason>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -80,6 +81,9 @@ int run_peer(const std::vector<std::string>& args) {
   const auto step_ms = std::chrono::milliseconds(std::stoi(arg_after(args, "--step-ms", "20")));
   const uint64_t hang_after = std::stoull(arg_after(args, "--hang-after", "0"));
   const uint64_t ckpt_every = std::stoull(arg_after(args, "--ckpt-every", "0"));
+  // --leave-after N: send Leave at step N and exit 0 (clean when --leave-clean is given).
+  const uint64_t leave_after = std::stoull(arg_after(args, "--leave-after", "0"));
+  const bool leave_clean = std::find(args.begin(), args.end(), "--leave-clean") != args.end();
 
   CoordinatorClient client(options);
   Progress progress;
@@ -156,6 +160,12 @@ int run_peer(const std::vector<std::string>& args) {
       if (ckpt_every > 0 && progress.step % ckpt_every == 0)
         client.ack_checkpoint(progress.generation, progress.step, rank, "ckpt/step_" + std::to_string(progress.step),
                               1024, 0, progress.step * 8);
+      if (leave_after > 0 && progress.step >= leave_after) {
+        client.leave(leave_clean ? "training finished" : "gave up", leave_clean);
+        std::printf("left %s\n", leave_clean ? "clean" : "unclean");
+        std::fflush(stdout);
+        return 0;  // the client's destructor sends what is queued (the leave) before closing
+      }
     }
     client.set_progress(progress);
   }

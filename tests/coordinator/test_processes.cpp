@@ -192,6 +192,28 @@ TEST_CASE("coordinator SIGKILL + restart replays the journal and live peers reat
   }
 }
 
+TEST_CASE("a clean leave ends a member without aborting its group; an unclean one aborts", "[coordinator]") {
+  for (const bool clean : {true, false}) {
+    INFO((clean ? "clean leave" : "unclean leave"));
+    Cluster cluster({"dist.world_size=2", "dist.min_workers=1", "coordinator.rendezvous_wait_s=0.3"});
+    cluster.start_coordinator();
+    cluster.start_peer("w0", {"--role", "worker"});
+    std::vector<std::string> leaver{"--role", "worker", "--leave-after", "20"};
+    if (clean) leaver.push_back("--leave-clean");
+    cluster.start_peer("w1", leaver);
+    REQUIRE(cluster.peer("w1").wait(10s) == std::optional<int>(0));
+    const pid_t w1 = cluster.peer("w1").pid();
+    const proto::MemberState expected = clean ? proto::MemberState::LEFT : proto::MemberState::LOST;
+    const bool seen = cluster.wait_for([&](auto s) { return state_of_pid(s, w1) == expected; }, 5s).has_value();
+    INFO(cluster.logs());
+    REQUIRE(seen);
+    std::this_thread::sleep_for(500ms);  // time for an abort to arrive, if one were sent
+    const bool aborted = cluster.peer("w0").output().find("\nabort ") != std::string::npos;
+    CHECK(aborted == !clean);
+    if (clean) CHECK(cluster.logs().find("generation 1 aborted") == std::string::npos);
+  }
+}
+
 TEST_CASE("SIGKILL of a loader: detected, its workers re-planned, the generation untouched", "[coordinator]") {
   Cluster cluster({"dist.world_size=2"});
   cluster.start_coordinator();

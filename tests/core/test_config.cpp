@@ -111,6 +111,9 @@ TEST_CASE("cross-field rules", "[core][config]") {
              Catch::Contains("must not exceed 1"));
   CHECK_THAT(config_error("[data]\ncrop_scale_min = 0.9\ncrop_scale_max = 0.5\n"),
              Catch::Contains("data.crop_scale_min: must not exceed data.crop_scale_max"));
+  CHECK_THAT(config_error("[train]\nsteps = 10\nunmasked_steps = 11\n"),
+             Catch::Contains("train.unmasked_steps: must not exceed train.steps (11 > 10)"));
+  CHECK(config_error("[train]\nsteps = 10\nunmasked_steps = 10\n").empty());
   CHECK_THAT(config_error("[dist]\nworld_size = 4\nmin_workers = 5\n"),
              Catch::Contains("dist.min_workers: must not exceed dist.world_size (5 > 4)"));
   CHECK_THAT(config_error("[dist]\nworld_size = 4\nmax_workers = 2\n"),

@@ -145,6 +145,19 @@ TEST_CASE("the encoder sees only CLS and the kept tokens", "[model]") {
     CHECK(std::isfinite(parts.total.item<double>()));
     CHECK(parts.masked_tokens >= 0);
   }
+  SECTION("the unmasked phase: set_drop_ratio(0) keeps every patch in training, and back") {
+    model->train();
+    model->set_drop_ratio(0.0);
+    const at::Tensor dropper_state = model->dropper().state();
+    const LossParts full = model->forward(video, text, *single);
+    CHECK(full.video_tokens == 1 + patches);
+    CHECK(full.masked_tokens >= 0);
+    // No draw was made: the generator is where it was, so later steps draw what they would have.
+    CHECK(torch::equal(model->dropper().state(), dropper_state));
+    model->set_drop_ratio(0.75);
+    CHECK(model->forward(video, text, *single).video_tokens == 5);
+    CHECK_THROWS_WITH(model->set_drop_ratio(1.0), Catch::Contains("model.drop_ratio"));
+  }
   SECTION("eval: nothing dropped, nothing masked") {
     model->eval();
     const LossParts parts = model->forward(video, text, *single);

@@ -29,10 +29,13 @@ TEST_CASE("harvest train: synthetic data, learned vocab, checkpoints, resume", "
   CHECK(fs::exists(dir / "run" / "config.toml"));
   CHECK(run(exe + " ckpt verify " + d + "/run/checkpoints").exit_code == 0);
 
-  const auto resumed = run(common + " --set train.steps=6");
+  // The resumed part ends with an unmasked step (patch dropping off for the last step).
+  const auto resumed = run(common + " --set train.steps=6 --set train.unmasked_steps=1");
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
   CHECK_THAT(resumed.output, Catch::Contains("\"first_step\":4") && Catch::Contains("\"steps\":6"));
+  CHECK_THAT(resumed.output,
+             Catch::Contains("step 5: unmasked phase, patch dropping off for the last 1 steps"));
 
   // The device is checked before anything trains (CUDA_VISIBLE_DEVICES= hides every GPU, so this
   // holds on GPU machines too).
