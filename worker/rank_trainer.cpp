@@ -32,6 +32,9 @@ nlohmann::json step_record(const StepOutcome& o) {
           {"data_wait_s", o.data_wait_s},
           {"data_wait_fraction", wait_fraction},
           {"comm_wait_s", o.reduce.comm_wait_s},
+          // Overlap: gradient buckets whose all-reduce started during backward, of all buckets.
+          {"buckets", o.reduce.buckets},
+          {"buckets_overlapped", o.reduce.buckets_started_in_backward},
           {"bad_samples", o.bad_samples}};
 }
 

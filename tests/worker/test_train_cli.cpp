@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "tests/support/run.hpp"
 
@@ -25,7 +27,13 @@ TEST_CASE("harvest train: synthetic data, learned vocab, checkpoints, resume", "
   INFO(first.output);
   REQUIRE(first.exit_code == 0);
   CHECK_THAT(first.output, Catch::Contains("\"first_step\":0") && Catch::Contains("\"steps\":4"));
-  CHECK(fs::exists(dir / "run" / "metrics.jsonl"));
+  REQUIRE(fs::exists(dir / "run" / "metrics.jsonl"));
+  {
+    std::ifstream metrics(dir / "run" / "metrics.jsonl");
+    const std::string text((std::istreambuf_iterator<char>(metrics)), std::istreambuf_iterator<char>());
+    CHECK_THAT(text, Catch::Contains("\"comm_wait_s\":") && Catch::Contains("\"buckets\":") &&
+                         Catch::Contains("\"buckets_overlapped\":"));
+  }
   CHECK(fs::exists(dir / "run" / "config.toml"));
   CHECK(run(exe + " ckpt verify " + d + "/run/checkpoints").exit_code == 0);
 
