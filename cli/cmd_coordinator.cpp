@@ -1,4 +1,6 @@
-// harvest coordinator | status | keygen: the control plane's commands.
+// harvest coordinator | status | checkpoint | keygen: the control plane's commands.
+#include <nlohmann/json.hpp>
+
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -47,6 +49,36 @@ void add_coordinator_commands(CLI::App& app) {
       std::cout << coord::status_json(s).dump(2) << "\n";
     else
       std::cout << coord::status_text(s);
+  });
+
+  auto ckpt_opts = std::make_shared<ConfigOptions>();
+  auto ckpt_address = std::make_shared<std::string>();
+  auto ckpt_json = std::make_shared<bool>(false);
+  auto ckpt_timeout_s = std::make_shared<double>(600.0);
+  auto* checkpoint = app.add_subcommand(
+      "checkpoint", "Ask a running job for a checkpoint now; waits until it is committed");
+  checkpoint->add_option("--coordinator", *ckpt_address, "Coordinator endpoint (default: coordinator.address)");
+  checkpoint->add_flag("--json", *ckpt_json, "Print the committed checkpoint as JSON");
+  checkpoint->add_option("--timeout", *ckpt_timeout_s, "Seconds to wait for the commit")->capture_default_str();
+  ckpt_opts->add_to(*checkpoint);
+  checkpoint->callback([ckpt_opts, ckpt_address, ckpt_json, ckpt_timeout_s] {
+    const Config config = ckpt_opts->load();
+    const std::string endpoint = ckpt_address->empty() ? config.coordinator.address : *ckpt_address;
+    const auto reply = coord::request_checkpoint(
+        endpoint, coord::client_curve_keys(config),
+        std::chrono::milliseconds(static_cast<long long>(*ckpt_timeout_s * 1000.0)));
+    HARVEST_REQUIRE(reply.has_value(), Runtime, "no checkpoint committed through ", endpoint, " within ",
+                    *ckpt_timeout_s, " s (is a job training there? with CURVE on, pass --config with the keys)");
+    const auto c = (*reply)->body().getCheckpointCommit();
+    if (*ckpt_json) {
+      std::cout << nlohmann::json{{"step", c.getStep()},
+                                  {"path", c.getPath().cStr()},
+                                  {"generation", c.getGeneration()}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << "checkpoint step " << c.getStep() << " committed: " << c.getPath().cStr() << "\n";
+    }
   });
 
   auto prefix = std::make_shared<std::string>();

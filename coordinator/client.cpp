@@ -309,6 +309,33 @@ void CoordinatorClient::loop() {
   }
 }
 
+std::optional<std::unique_ptr<InMessage>> request_checkpoint(const std::string& address,
+                                                             const CurveClientKeys& curve,
+                                                             std::chrono::milliseconds timeout) {
+  ZmqContext ctx;
+  ZmqSocket dealer(ctx, ZMQ_DEALER, address);
+  apply_curve(dealer, curve);
+  dealer.connect(address);
+  OutMessage request;
+  request.body().initCheckpointRequest();
+  // Sent once (a DEALER queues it until the connection is up): each request asks for a save.
+  dealer.send({request.bytes()});
+  const Deadline deadline(timeout);
+  while (!deadline.expired()) {
+    auto frames = dealer.recv(std::chrono::milliseconds(
+        std::min<long long>(200, std::max(1LL, deadline.remaining_ms()))));
+    if (!frames || frames->size() != 1) continue;
+    auto decoded = decode(frames->front(), 64u << 20);
+    if (auto* msg = std::get_if<std::unique_ptr<InMessage>>(&decoded)) {
+      if ((*msg)->which() == Body::CHECKPOINT_COMMIT) return std::move(*msg);
+      if ((*msg)->which() == Body::ERROR)
+        fail(ErrorKind::Runtime, "coordinator ", address, ": ",
+             (*msg)->body().getError().getMessage().cStr());
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<std::unique_ptr<InMessage>> query_status(const std::string& address,
                                                        const CurveClientKeys& curve,
                                                        std::chrono::milliseconds timeout) {

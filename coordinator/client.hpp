@@ -115,6 +115,15 @@ class CoordinatorClient {
   std::thread thread_;
 };
 
+// Asks the running generation for a checkpoint now (`harvest checkpoint`): every rank saves at
+// its next step boundary and the two-phase commit runs as usual. Returns the checkpointCommit of
+// the first checkpoint committed after the request, or nullopt when none came within `timeout`;
+// throws Runtime with the coordinator's reason when it refuses (no generation training, the
+// generation aborted before the commit).
+std::optional<std::unique_ptr<InMessage>> request_checkpoint(const std::string& address,
+                                                             const CurveClientKeys& curve,
+                                                             std::chrono::milliseconds timeout);
+
 // One status request: the reply, or nullopt when no reply came within `timeout`.
 std::optional<std::unique_ptr<InMessage>> query_status(const std::string& address, const CurveClientKeys& curve,
                                                        std::chrono::milliseconds timeout);

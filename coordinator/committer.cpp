@@ -41,12 +41,16 @@ void CheckpointCommitter::handle(const std::string& from, const InMessage& messa
     case Body::ABORT:
       generation_ = body.getAbort().getGeneration();
       ranks_.clear();
+      fail_waiters(cat("generation aborted (", body.getAbort().getReason().cStr(),
+                       ") before a checkpoint after the request was committed; the job resumes from "
+                       "the last committed one"));
       if (!pending_.empty())
         spdlog::warn("checkpoint(s) for step {}..{} abandoned: generation aborted before every rank acked",
                      pending_.begin()->first, pending_.rbegin()->first);
       pending_.clear();
       return;
     case Body::CHECKPOINT_ACK: return handle_ack(from, body.getCheckpointAck());
+    case Body::CHECKPOINT_REQUEST: return handle_request(from);
     case Body::JOURNAL_WRITTEN: {
       HARVEST_ASSERT(!awaiting_journal_.empty(), "journalWritten with no commit waiting for it");
       const JournalCommit c = awaiting_journal_.front();
@@ -64,6 +68,14 @@ void CheckpointCommitter::handle(const std::string& from, const InMessage& messa
       send_to(actors::kRendezvous, bytes);
       send_to(actors::kScheduler, bytes);
       spdlog::info("checkpoint step {} committed ({}), data cursor {}", c.step, c.path, c.data_cursor);
+      std::vector<Waiter> still;
+      for (Waiter& w : waiters_) {
+        if (!w.bounded || c.step > w.after_step)
+          send_to_peer(w.peer, bytes);
+        else
+          still.push_back(std::move(w));
+      }
+      waiters_.swap(still);
       return;
     }
     default:
@@ -108,6 +120,41 @@ void CheckpointCommitter::handle_ack(const std::string& from, proto::CheckpointA
   commit.setEpoch(c.epoch);
   commit.setDataCursor(c.data_cursor);
   send_to(actors::kJournal, record.bytes());  // phase 2 continues on journalWritten
+}
+
+void CheckpointCommitter::handle_request(const std::string& from) {
+  if (ranks_.empty()) {
+    send_to_peer(from, error_message(proto::ErrorKind::REJECTED,
+                                     "checkpointRequest: no generation is training (nothing to checkpoint)"));
+    return;
+  }
+  if (waiters_.size() >= kMaxWaiters) {
+    send_to_peer(from, error_message(proto::ErrorKind::REJECTED,
+                                     cat("checkpointRequest: ", waiters_.size(), " requests already waiting")));
+    return;
+  }
+  // Only a checkpoint the ranks start after this request counts: one in flight or committed
+  // already holds older state.
+  Waiter w;
+  w.peer = from;
+  w.bounded = has_commit_ || !pending_.empty();
+  w.after_step = has_commit_ ? last_committed_step_ : 0;
+  if (!pending_.empty()) w.after_step = std::max(w.after_step, pending_.rbegin()->first);
+  waiters_.push_back(std::move(w));
+  OutMessage out;
+  auto request = out.body().initCheckpointRequest();
+  request.setGeneration(generation_);
+  request.setStep(0);  // the ranks pick the step: their next boundary, agreed among them
+  request.setFinal(false);
+  broadcast(out.bytes());
+  spdlog::info("checkpoint requested: asked the {} rank(s) of generation {} to save at their next step",
+               ranks_.size(), generation_);
+}
+
+void CheckpointCommitter::fail_waiters(const std::string& why) {
+  for (const Waiter& w : waiters_)
+    send_to_peer(w.peer, error_message(proto::ErrorKind::REJECTED, cat("checkpointRequest: ", why)));
+  waiters_.clear();
 }
 
 void CheckpointCommitter::broadcast(const std::string& bytes) {

@@ -5,6 +5,9 @@
 //            checkpointCommit is sent to every rank (rank 0 writes the commit marker).
 // A checkpoint is committed only if the journal says so: a crash between the phases leaves an
 // uncommitted checkpoint that resume ignores. Acks from older generations are rejected.
+// A client's checkpointRequest (`harvest checkpoint`) is forwarded to every rank, which save at
+// their next step boundary (agreed among them); the client gets the checkpointCommit of the
+// first checkpoint committed after its request, or an error when none can come.
 #pragma once
 
 #include <deque>
@@ -32,8 +35,20 @@ class CheckpointCommitter : public Actor {
     uint64_t data_cursor = 0;
   };
 
+  // A client waiting for the first commit of a step after `after_step` (any step when !bounded).
+  struct Waiter {
+    std::string peer;
+    uint64_t after_step = 0;
+    bool bounded = false;
+  };
+
   void handle_ack(const std::string& from, proto::CheckpointAck::Reader ack);
+  void handle_request(const std::string& from);
+  void fail_waiters(const std::string& why);
   void broadcast(const std::string& bytes);
+
+  static constexpr size_t kMaxWaiters = 64;
+  std::vector<Waiter> waiters_;
 
   std::map<uint64_t, std::string> routing_;  // live workers
   uint64_t generation_ = 0;

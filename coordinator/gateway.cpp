@@ -24,7 +24,8 @@ const char* owner_of(Body::Which which) {
     case Body::LEAVE:
     case Body::STATUS_REQUEST: return actors::kMembership;
     case Body::RENDEZVOUS_OFFER: return actors::kRendezvous;
-    case Body::CHECKPOINT_ACK: return actors::kCommitter;
+    case Body::CHECKPOINT_ACK:
+    case Body::CHECKPOINT_REQUEST: return actors::kCommitter;
     default: return nullptr;
   }
 }

@@ -56,8 +56,15 @@ void RendezvousActor::handle(const std::string& from, const InMessage& message) 
       const uint64_t id = lost.getMemberId();
       if (workers_.erase(id) == 0) return;
       // A rank that left cleanly ended with its group (every rank reached the same final step):
-      // the others are finishing too, and aborting them would race their final commit.
-      if (lost.getClean()) return;
+      // the others are finishing too, and aborting them would race their final commit. Once the
+      // last one has left, the generation is over.
+      if (lost.getClean()) {
+        if (std::find(ranks_.begin(), ranks_.end(), id) == ranks_.end()) return;
+        departed_.insert(id);
+        if (departed_.size() == ranks_.size())
+          close_generation(cat("every rank left cleanly (the last: ", lost.getReason().cStr(), ")"));
+        return;
+      }
       if (std::find(ranks_.begin(), ranks_.end(), id) != ranks_.end())
         abort_generation(cat("worker ", id, " lost: ", lost.getReason().cStr()), id);
       return;
@@ -103,6 +110,7 @@ void RendezvousActor::form() {
   });
   const size_t size = std::min<size_t>(order.size(), static_cast<size_t>(settings_.max_workers));
   ranks_.clear();
+  departed_.clear();
   for (size_t r = 0; r < size; ++r) ranks_.push_back(order[r]->member_id);
 
   OutMessage formed;
@@ -139,6 +147,7 @@ void RendezvousActor::abort_generation(const std::string& reason, uint64_t lost_
   ++generation_;
   generation_used_ = false;
   ranks_.clear();
+  departed_.clear();
   phase_ = Phase::Waiting;
   waiting_since_ = Clock::now();
   shrink_allowed_ = true;
@@ -155,6 +164,27 @@ void RendezvousActor::abort_generation(const std::string& reason, uint64_t lost_
   send_to(actors::kScheduler, bytes);
   send_to(actors::kCommitter, bytes);
   spdlog::warn("generation {} aborted ({}); survivors told to abort their collectives", generation_ - 1, reason);
+  maybe_form();
+}
+
+void RendezvousActor::close_generation(const std::string& reason) {
+  ++generation_;
+  generation_used_ = false;
+  ranks_.clear();
+  departed_.clear();
+  phase_ = Phase::Waiting;
+  waiting_since_ = Clock::now();
+  OutMessage out;
+  auto abort = out.body().initAbort();
+  abort.setGeneration(generation_);
+  abort.setReason(reason);
+  abort.setLostMemberId(0);
+  const std::string bytes = out.bytes();
+  send_to(actors::kJournal, bytes);
+  send_to(actors::kMembership, bytes);
+  send_to(actors::kScheduler, bytes);
+  send_to(actors::kCommitter, bytes);
+  spdlog::info("generation {} ended: {}", generation_ - 1, reason);
   maybe_form();
 }
 

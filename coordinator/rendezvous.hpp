@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <vector>
 
 #include "coordinator/journal.hpp"
@@ -33,6 +34,10 @@ class RendezvousActor : public Actor {
   void maybe_form();
   void form();
   void abort_generation(const std::string& reason, uint64_t lost_member);
+  // Every rank left cleanly (training finished, or an agreed stop): the generation is over. Like
+  // an abort for the other actors and the journal (a replay forgets its ranks, so the workers of
+  // a later run, a Slurm requeue say, form the next generation), with no survivors to tell.
+  void close_generation(const std::string& reason);
   void handle_offer(const std::string& from, proto::RendezvousOffer::Reader offer);
   void send_to_member(uint64_t member_id, const std::string& bytes);
 
@@ -42,6 +47,7 @@ class RendezvousActor : public Actor {
   uint64_t generation_ = 0;
   bool generation_used_ = true;  // the current number already named a formed group
   std::vector<uint64_t> ranks_;  // member id per rank
+  std::set<uint64_t> departed_;  // ranks of the current generation that left cleanly
   Clock::time_point waiting_since_;
   // The first generation waits for dist.world_size workers; only after a loss may a group
   // re-form smaller (down to dist.min_workers) once rendezvous_wait has passed.

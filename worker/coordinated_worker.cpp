@@ -71,12 +71,22 @@ struct Placement {
 
 enum class Ending { Finished, Stopped, Aborted };
 
-// Every rank stops at the same step boundary: a stop any rank saw (a signal) is agreed by an
-// all-reduce, so nobody starts a step that a peer skips.
-bool agreed_stop(CommGroup& group, const torch::Device& device, bool stop_here, double timeout_s) {
-  at::Tensor votes = torch::full({1}, stop_here ? 1.0f : 0.0f, torch::TensorOptions(device));
+// What the ranks decide together at a step boundary.
+struct Agreed {
+  bool stop = false;        // a stop any rank saw (a signal)
+  bool checkpoint = false;  // a checkpoint any rank was asked for (checkpointRequest)
+};
+
+// One all-reduce of every rank's votes, so all take the same decision at the same boundary:
+// nobody starts a step that a peer skips, and a requested checkpoint holds the same step on every
+// rank whenever the request reached each of them.
+Agreed agree(CommGroup& group, const torch::Device& device, bool stop_here, bool checkpoint_here,
+             double timeout_s) {
+  at::Tensor votes = torch::tensor({stop_here ? 1.0f : 0.0f, checkpoint_here ? 1.0f : 0.0f},
+                                   torch::TensorOptions(device));
   group.all_reduce_sum(votes, Deadline::after_seconds(timeout_s));
-  return votes.item<float>() > 0;
+  const at::Tensor counted = votes.cpu();
+  return {counted[0].item<float>() > 0, counted[1].item<float>() > 0};
 }
 
 // World size of a committed step folder, from its part-<rank>-of-<W>.h5 names (0: no parts).
@@ -196,6 +206,8 @@ class CoordinatedWorker {
           {{"rank", p.rank}, {"generation", p.generation}, {"world_size", p.world_size}});
       const bool resumed = resume(trainer, p);
       committed_step_ = trainer.progress().step;
+      saved_step_ = committed_step_;
+      checkpoint_wanted_ = false;  // a request for an older generation: the ranks resumed anyway
       // Every rank decides alike: the placement and the committed markers are the same for all.
       if (!resumed && trainer.initial_save_due()) {
         spdlog::info("generation {}: saving the starting weights as step 0", p.generation);
@@ -209,9 +221,19 @@ class CoordinatedWorker {
       bool first_step = true;
       Ending ending = Ending::Finished;
       while (!trainer.finished()) {
-        if (agreed_stop(*group, device_, stop_.load() != 0, config_.dist.timeout_s)) {
+        const Agreed agreed =
+            agree(*group, device_, stop_.load() != 0, checkpoint_wanted_, config_.dist.timeout_s);
+        if (agreed.stop) {
           ending = Ending::Stopped;
           break;
+        }
+        if (agreed.checkpoint) {
+          checkpoint_wanted_ = false;
+          if (trainer.progress().step > saved_step_) {
+            spdlog::info("generation {}: saving step {} as requested through the coordinator",
+                         p.generation, trainer.progress().step);
+            save(trainer, p);
+          }
         }
         const StepOutcome outcome = trainer.step();
         report(trainer, outcome);
@@ -219,14 +241,15 @@ class CoordinatedWorker {
           spdlog::info("generation {}: first step done, at step {} (unix_ms={})", p.generation,
                        trainer.progress().step, unix_ms());
         first_step = false;
-        if (trainer.checkpoint_due()) save(trainer, p);
+        if (trainer.checkpoint_due() && trainer.progress().step > saved_step_) save(trainer, p);
         ack_single_rank_save(trainer, p);
         pump_events(std::chrono::milliseconds(0));
         if (shutdown_)
           fail(ErrorKind::Runtime, "the coordinator shut this worker down: ", *shutdown_);
       }
       if (trainer.progress().step > committed_step_) {
-        save(trainer, p);
+        // A save of this very step may be in flight (periodic or requested): wait for its commit.
+        if (trainer.progress().step > saved_step_) save(trainer, p);
         trainer.wait_saved();
         ack_single_rank_save(trainer, p);
         if (!await_commit(trainer.progress().step)) return end_generation(Ending::Aborted);
@@ -346,6 +369,7 @@ class CoordinatedWorker {
       positions_[trainer.progress().step] = parse_sampler_state(trainer.sampler_state());
     }
     trainer.save();
+    saved_step_ = trainer.progress().step;
   }
 
   // Phase one (on the saver's thread): this rank's part is durable.
@@ -469,6 +493,12 @@ class CoordinatedWorker {
         return;  // this worker starts its own loaders (docs/data.md)
       case Body::SHUTDOWN:
         return handle_shutdown(body.getShutdown());
+      case Body::CHECKPOINT_REQUEST:
+        if (body.getCheckpointRequest().getGeneration() == generation_) {
+          spdlog::info("checkpoint requested through the coordinator: saving at the next step boundary");
+          checkpoint_wanted_ = true;
+        }
+        return;
       case Body::ERROR:
         spdlog::warn("coordinator {}: {}", config_.coordinator.address,
                      body.getError().getMessage().cStr());
@@ -553,6 +583,8 @@ class CoordinatedWorker {
   uint64_t generation_ = 0;
   int rank_ = -1;
   int64_t committed_step_ = 0;
+  int64_t saved_step_ = -1;          // the last step this rank saved (in flight or done)
+  bool checkpoint_wanted_ = false;   // a checkpointRequest came: vote for a save at the boundary
   int64_t acked_single_step_ = -1;  // a step-0 checkpoint is acked too
   std::mutex positions_mutex_;      // the saver thread reads what save() recorded
   std::map<int64_t, data::SamplerState> positions_;

@@ -87,6 +87,10 @@ int run_peer(const std::vector<std::string>& args) {
 
   CoordinatorClient client(options);
   Progress progress;
+  // A checkpointRequest is acked at step 100000 x (requests seen): the same step on every fake
+  // worker (their step counters are not in lockstep the way real ranks are).
+  uint64_t checkpoint_requests = 0;
+  bool checkpoint_wanted = false;
   int32_t rank = -1;
   uint64_t ranked_generation = 0;
   auto next_step = Clock::now();
@@ -135,6 +139,12 @@ int run_peer(const std::vector<std::string>& args) {
           if (role == "loader") progress.state = proto::MemberState::RUNNING;
           break;
         }
+        case Body::CHECKPOINT_REQUEST:
+          ++checkpoint_requests;
+          checkpoint_wanted = true;
+          std::printf("checkpoint-request %llu\n",
+                      static_cast<unsigned long long>(body.getCheckpointRequest().getGeneration()));
+          break;
         case Body::CHECKPOINT_COMMIT:
           std::printf("commit %llu\n", static_cast<unsigned long long>(body.getCheckpointCommit().getStep()));
           break;
@@ -160,6 +170,11 @@ int run_peer(const std::vector<std::string>& args) {
       if (ckpt_every > 0 && progress.step % ckpt_every == 0)
         client.ack_checkpoint(progress.generation, progress.step, rank, "ckpt/step_" + std::to_string(progress.step),
                               1024, 0, progress.step * 8);
+      if (checkpoint_wanted) {
+        checkpoint_wanted = false;
+        const uint64_t step = 100000 * checkpoint_requests;
+        client.ack_checkpoint(progress.generation, step, rank, "ckpt/step_" + std::to_string(step), 1024, 0, step);
+      }
       if (leave_after > 0 && progress.step >= leave_after) {
         client.leave(leave_clean ? "training finished" : "gave up", leave_clean);
         std::printf("left %s\n", leave_clean ? "clean" : "unclean");

@@ -147,6 +147,43 @@ TEST_CASE("two-phase checkpoint: committed only when every rank acked, survives 
   CHECK(cluster.peer("w1").output().find("commit 20") != std::string::npos);
 }
 
+TEST_CASE("when every rank left cleanly the generation ends and new workers form the next", "[coordinator]") {
+  Cluster cluster({"dist.world_size=2"});
+  cluster.start_coordinator();
+  for (const char* w : {"w0", "w1"}) cluster.start_peer(w, {"--role", "worker", "--leave-after", "20", "--leave-clean"});
+  for (const char* w : {"w0", "w1"}) REQUIRE(cluster.peer(w).wait(10s) == std::optional<int>(0));
+  // Workers of a later run (a requeued job) form generation 2 instead of waiting as spares.
+  cluster.start_peer("w2", {"--role", "worker"});
+  cluster.start_peer("w3", {"--role", "worker"});
+  const bool formed = cluster.wait_for([](auto s) { return workers_running(s, 2, 2); }, 10s).has_value();
+  INFO(cluster.logs());
+  REQUIRE(formed);
+  CHECK(cluster.logs().find("generation 1 ended: every rank left cleanly") != std::string::npos);
+  CHECK(cluster.logs().find("aborted") == std::string::npos);
+}
+
+TEST_CASE("checkpointRequest is refused without a generation and otherwise returns the commit every rank acked",
+          "[coordinator]") {
+  Cluster cluster({"dist.world_size=2"});
+  cluster.start_coordinator();
+  // No worker yet: nothing to checkpoint, said at once.
+  CHECK_THROWS_WITH(coord::request_checkpoint(cluster.address(), {}, 5s),
+                    Catch::Contains("no generation is training"));
+  cluster.start_peer("w0", {"--role", "worker"});
+  cluster.start_peer("w1", {"--role", "worker"});
+  REQUIRE(cluster.wait_for([](auto s) { return workers_running(s, 2, 1); }, 10s));
+  const auto commit = coord::request_checkpoint(cluster.address(), {}, 10s);
+  INFO(cluster.logs());
+  REQUIRE(commit.has_value());
+  CHECK((*commit)->body().getCheckpointCommit().getStep() == 100000);
+  CHECK((*commit)->body().getCheckpointCommit().getGeneration() == 1);
+  for (const char* w : {"w0", "w1"}) CHECK(cluster.peer(w).output().find("checkpoint-request 1") != std::string::npos);
+  // A second request waits for a later commit than the first.
+  const auto second = coord::request_checkpoint(cluster.address(), {}, 10s);
+  REQUIRE(second.has_value());
+  CHECK((*second)->body().getCheckpointCommit().getStep() == 200000);
+}
+
 TEST_CASE("coordinator SIGKILL + restart replays the journal and live peers reattach", "[coordinator]") {
   Cluster cluster(
       {"dist.world_size=3", "dist.min_workers=2", "coordinator.reattach_grace_s=3",

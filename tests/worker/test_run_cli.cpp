@@ -359,6 +359,23 @@ TEST_CASE("harvest run: SIGTERM takes a final checkpoint on every rank and exits
   INFO(run.output() << f.log("stopped", "coordinator") << f.log("stopped", "worker0")
                     << f.log("stopped", "worker1"));
   REQUIRE(run.running());
+  // `harvest checkpoint` asks the running job for a checkpoint and returns once it is committed.
+  const auto requested =
+      test::run(f.exe() + " checkpoint --coordinator " + addr + " --json --timeout 60");
+  INFO(requested.output);
+  REQUIRE(requested.exit_code == 0);
+  const std::smatch got = [&] {
+    std::smatch m;
+    std::regex_search(requested.output, m, std::regex(R"re("step":(\d+))re"));
+    return m;
+  }();
+  REQUIRE(got.size() == 2);
+  const int64_t requested_step = std::stoll(got[1].str());
+  CHECK(requested_step >= 3);
+  for (const char* rank : {"worker0", "worker1"})
+    CHECK_THAT(f.log("stopped", rank),
+               Catch::Contains("saving step " + std::to_string(requested_step) +
+                               " as requested through the coordinator"));
   run.kill(SIGTERM);
   const auto status = run.wait(60s);
   REQUIRE(status);
@@ -370,6 +387,9 @@ TEST_CASE("harvest run: SIGTERM takes a final checkpoint on every rank and exits
   INFO(verify.output);
   CHECK(verify.exit_code == 0);
   CHECK_THAT(f.log("stopped", "worker1"), Catch::Contains("leaving: stopped by SIGTERM"));
+  CHECK(step > requested_step);
+  // The ranks left cleanly: the coordinator ended no generation on their account.
+  CHECK_THAT(f.log("stopped", "coordinator"), !Catch::Contains("aborted"));
 
   // The next run of the same folder resumes from the final checkpoint.
   const auto resumed =
