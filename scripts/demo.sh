@@ -2,7 +2,7 @@
 # The main job on a fresh Debian 12 machine: set up, build, synthesise the demo dataset (with a
 # held-out test split of attribute combinations never seen in training), learn its BPE
 # vocabulary, train the tiny model with `harvest run` (coordinator + 2 Gloo workers + their loader
-# processes; patch dropping and MLM on; HDF5 checkpoints at steps 0/250/500/750/1000), sweep the
+# processes; patch dropping and MLM on; HDF5 checkpoints every 250 steps from 0 to 1500), sweep the
 # checkpoints with zero-shot retrieval on the held-out split, and write the run report. The last
 # line is the report's JSON summary (t2v_r1_before, t2v_r1_after, v2t_r1_after, steps,
 # train_seconds, clips_per_s, data_wait_fraction, ...). See docs/quickstart.md.
