@@ -309,58 +309,60 @@ void CoordinatorClient::loop() {
   }
 }
 
-std::optional<std::unique_ptr<InMessage>> request_checkpoint(const std::string& address,
-                                                             const CurveClientKeys& curve,
-                                                             std::chrono::milliseconds timeout) {
+namespace {
+
+// One request to the coordinator at `address` on a fresh DEALER: waits until `timeout` for a
+// `want` reply. With `resend` the request goes again every 200 ms without one (the connection may
+// not be up yet; only for requests that may arrive twice); otherwise it is sent once (a DEALER
+// queues it until the connection is up). An error reply throws Runtime:
+// "coordinator <address><refusal>: <its message>".
+std::optional<std::unique_ptr<InMessage>> ask_coordinator(const std::string& address,
+                                                          const CurveClientKeys& curve,
+                                                          std::chrono::milliseconds timeout,
+                                                          OutMessage& request, Body::Which want,
+                                                          bool resend, const char* refusal) {
   ZmqContext ctx;
   ZmqSocket dealer(ctx, ZMQ_DEALER, address);
   apply_curve(dealer, curve);
   dealer.connect(address);
-  OutMessage request;
-  request.body().initCheckpointRequest();
-  // Sent once (a DEALER queues it until the connection is up): each request asks for a save.
-  dealer.send({request.bytes()});
+  const std::string bytes = request.bytes();
+  if (!resend) dealer.send({bytes});
   const Deadline deadline(timeout);
   while (!deadline.expired()) {
+    if (resend) dealer.send({bytes});
     auto frames = dealer.recv(std::chrono::milliseconds(
         std::min<long long>(200, std::max(1LL, deadline.remaining_ms()))));
     if (!frames || frames->size() != 1) continue;
     auto decoded = decode(frames->front(), 64u << 20);
     if (auto* msg = std::get_if<std::unique_ptr<InMessage>>(&decoded)) {
-      if ((*msg)->which() == Body::CHECKPOINT_COMMIT) return std::move(*msg);
+      if ((*msg)->which() == want) return std::move(*msg);
       if ((*msg)->which() == Body::ERROR)
-        fail(ErrorKind::Runtime, "coordinator ", address, ": ",
+        fail(ErrorKind::Runtime, "coordinator ", address, refusal, ": ",
              (*msg)->body().getError().getMessage().cStr());
     }
   }
   return std::nullopt;
 }
 
+}  // namespace
+
+std::optional<std::unique_ptr<InMessage>> request_checkpoint(const std::string& address,
+                                                             const CurveClientKeys& curve,
+                                                             std::chrono::milliseconds timeout) {
+  OutMessage request;
+  request.body().initCheckpointRequest();
+  // Sent once: each request asks for a save.
+  return ask_coordinator(address, curve, timeout, request, Body::CHECKPOINT_COMMIT,
+                         /*resend=*/false, "");
+}
+
 std::optional<std::unique_ptr<InMessage>> query_status(const std::string& address,
                                                        const CurveClientKeys& curve,
                                                        std::chrono::milliseconds timeout) {
-  ZmqContext ctx;
-  ZmqSocket dealer(ctx, ZMQ_DEALER, address);
-  apply_curve(dealer, curve);
-  dealer.connect(address);
   OutMessage request;
   request.body().initStatusRequest();
-  const Deadline deadline(timeout);
-  // The connection may not be up yet; resend until a reply or the deadline.
-  while (!deadline.expired()) {
-    dealer.send({request.bytes()});
-    auto frames = dealer.recv(std::chrono::milliseconds(
-        std::min<long long>(200, std::max(1LL, deadline.remaining_ms()))));
-    if (!frames || frames->size() != 1) continue;
-    auto decoded = decode(frames->front(), 64u << 20);
-    if (auto* msg = std::get_if<std::unique_ptr<InMessage>>(&decoded)) {
-      if ((*msg)->which() == Body::STATUS_REPLY) return std::move(*msg);
-      if ((*msg)->which() == Body::ERROR)
-        fail(ErrorKind::Runtime, "coordinator ", address,
-             " refused the status request: ", (*msg)->body().getError().getMessage().cStr());
-    }
-  }
-  return std::nullopt;
+  return ask_coordinator(address, curve, timeout, request, Body::STATUS_REPLY, /*resend=*/true,
+                         " refused the status request");
 }
 
 }  // namespace harvest::coord

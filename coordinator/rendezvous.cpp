@@ -143,6 +143,19 @@ void RendezvousActor::form() {
 }
 
 void RendezvousActor::abort_generation(const std::string& reason, uint64_t lost_member) {
+  end_generation(reason, lost_member, /*tell_survivors=*/true);
+  shrink_allowed_ = true;
+  spdlog::warn("generation {} aborted ({}); survivors told to abort their collectives", generation_ - 1, reason);
+  maybe_form();
+}
+
+void RendezvousActor::close_generation(const std::string& reason) {
+  end_generation(reason, 0, /*tell_survivors=*/false);
+  spdlog::info("generation {} ended: {}", generation_ - 1, reason);
+  maybe_form();
+}
+
+void RendezvousActor::end_generation(const std::string& reason, uint64_t lost_member, bool tell_survivors) {
   const std::vector<uint64_t> survivors = ranks_;
   ++generation_;
   generation_used_ = false;
@@ -150,42 +163,19 @@ void RendezvousActor::abort_generation(const std::string& reason, uint64_t lost_
   departed_.clear();
   phase_ = Phase::Waiting;
   waiting_since_ = Clock::now();
-  shrink_allowed_ = true;
   OutMessage out;
   auto abort = out.body().initAbort();
   abort.setGeneration(generation_);
   abort.setReason(reason);
   abort.setLostMemberId(lost_member);
   const std::string bytes = out.bytes();
-  for (const uint64_t id : survivors)
-    if (id != lost_member) send_to_member(id, bytes);
+  if (tell_survivors)
+    for (const uint64_t id : survivors)
+      if (id != lost_member) send_to_member(id, bytes);
   send_to(actors::kJournal, bytes);
   send_to(actors::kMembership, bytes);
   send_to(actors::kScheduler, bytes);
   send_to(actors::kCommitter, bytes);
-  spdlog::warn("generation {} aborted ({}); survivors told to abort their collectives", generation_ - 1, reason);
-  maybe_form();
-}
-
-void RendezvousActor::close_generation(const std::string& reason) {
-  ++generation_;
-  generation_used_ = false;
-  ranks_.clear();
-  departed_.clear();
-  phase_ = Phase::Waiting;
-  waiting_since_ = Clock::now();
-  OutMessage out;
-  auto abort = out.body().initAbort();
-  abort.setGeneration(generation_);
-  abort.setReason(reason);
-  abort.setLostMemberId(0);
-  const std::string bytes = out.bytes();
-  send_to(actors::kJournal, bytes);
-  send_to(actors::kMembership, bytes);
-  send_to(actors::kScheduler, bytes);
-  send_to(actors::kCommitter, bytes);
-  spdlog::info("generation {} ended: {}", generation_ - 1, reason);
-  maybe_form();
 }
 
 void RendezvousActor::handle_offer(const std::string& from, proto::RendezvousOffer::Reader offer) {

@@ -38,6 +38,9 @@ class RendezvousActor : public Actor {
   // an abort for the other actors and the journal (a replay forgets its ranks, so the workers of
   // a later run, a Slurm requeue say, form the next generation), with no survivors to tell.
   void close_generation(const std::string& reason);
+  // Shared by both: the next generation number, no ranks, an abort record to the journal and the
+  // other actors (and, when `tell_survivors`, to every rank but `lost_member`).
+  void end_generation(const std::string& reason, uint64_t lost_member, bool tell_survivors);
   void handle_offer(const std::string& from, proto::RendezvousOffer::Reader offer);
   void send_to_member(uint64_t member_id, const std::string& bytes);
 
