@@ -1,12 +1,18 @@
-// harvest loader: one dataloader process, started by its worker (worker/loader_source.hpp) with
-// everything on the command line; not meant to be run by hand. Exit 0 on SIGTERM or when the
-// worker is gone; a bad config, manifest or vocabulary exits 2/1 with the error on stderr.
+// harvest loader: one dataloader process. Two ways to run it:
+// - started by its worker (data.loader_placement = worker; worker/loader_source.hpp) with its
+//   whole assignment on the command line (--endpoint and the rest); not meant to be run by hand;
+// - `harvest loader --config X [--coordinator ADDR]` (data.loader_placement = coordinator): it
+//   registers with the coordinator, which deals it to a worker; run by `harvest run`, a Slurm step
+//   or a pod, on any host that reaches the workers and the data.
+// Exit 0 on SIGTERM/SIGINT or when its worker is gone; a bad config, manifest or vocabulary exits
+// 2/1 with the error on stderr.
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 
 #include "cli/commands.hpp"
+#include "core/error.hpp"
 #include "core/log.hpp"
 #include "dataloader/ffmpeg_log.hpp"
 #include "dataloader/loader.hpp"
@@ -15,26 +21,38 @@ namespace harvest::cli {
 
 void add_loader_command(CLI::App& app) {
   auto o = std::make_shared<data::LoaderOptions>();
+  auto coordinator = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand(
-      "loader", "A dataloader process feeding one worker (started by the worker, not by hand)");
-  cmd->add_option("--config", o->config_file, "The run's resolved config (TOML)")
+      "loader",
+      "A dataloader process: placed by the coordinator (--config [--coordinator]), or started by "
+      "its worker with --endpoint and the rest");
+  cmd->add_option("--config", o->config_file, "The run's config (TOML)")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--rank", o->rank, "Worker rank it feeds")->required();
-  cmd->add_option("--world-size", o->world_size, "Workers in the group")->required();
-  cmd->add_option("--index", o->index, "This loader among the worker's loaders")->required();
-  cmd->add_option("--count", o->count, "The worker's loaders (data.loaders_per_worker)")
-      ->required();
-  cmd->add_option("--endpoint", o->endpoint, "The worker's socket for this loader")->required();
-  cmd->add_option("--generation", o->generation, "Incarnation number, stamped on every message")
-      ->required();
-  cmd->add_option("--epoch", o->start.epoch, "Sampler epoch of its first batch")->required();
-  cmd->add_option("--cursor", o->start.cursor, "Sampler cursor of its first batch")->required();
-  cmd->add_option("--first-batch", o->first_batch, "Global index of its first batch")->required();
-  cmd->callback([o] {
-    init_logging(LogIdentity{"loader", o->rank * o->count + o->index}, spdlog::get_level());
+  cmd->add_option("--coordinator", *coordinator,
+                  "Coordinator address (default: coordinator.address); without --endpoint only");
+  auto* endpoint =
+      cmd->add_option("--endpoint", o->endpoint, "Worker-started: the worker's socket for it");
+  const std::vector<CLI::Option*> assignment = {
+      cmd->add_option("--rank", o->rank, "Worker-started: worker rank it feeds"),
+      cmd->add_option("--world-size", o->world_size, "Worker-started: workers in the group"),
+      cmd->add_option("--index", o->index, "Worker-started: this loader among the worker's"),
+      cmd->add_option("--count", o->count, "Worker-started: the worker's loaders"),
+      cmd->add_option("--generation", o->generation, "Worker-started: incarnation number"),
+      cmd->add_option("--epoch", o->start.epoch, "Worker-started: sampler epoch of its first batch"),
+      cmd->add_option("--cursor", o->start.cursor, "Worker-started: sampler cursor of it"),
+      cmd->add_option("--first-batch", o->first_batch, "Worker-started: its global index")};
+  for (CLI::Option* option : assignment) {
+    option->needs(endpoint);
+    endpoint->needs(option);
+  }
+  cmd->callback([o, coordinator, endpoint] {
+    const bool placed = endpoint->count() == 0;
+    init_logging(LogIdentity{"loader", placed ? -1 : o->rank * o->count + o->index},
+                 spdlog::get_level());
     data::route_ffmpeg_logs();
-    const int code = data::run_loader(*o);
+    const int code = placed ? data::run_placed_loader(o->config_file, *coordinator)
+                            : data::run_loader(*o);
     spdlog::default_logger()->flush();
     std::fflush(nullptr);
     // An abandoned (hung) decode thread may still run: leave without running static destructors.

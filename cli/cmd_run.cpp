@@ -1,6 +1,7 @@
 // harvest run --config X [--set k=v]...: the local launcher. Starts the coordinator and
-// dist.world_size workers (each starts its own data.loaders_per_worker loaders) as child
-// processes, restarts failed ones (coordinator.max_restarts in all), forwards SIGINT/SIGTERM
+// dist.world_size workers (each starts its own data.loaders_per_worker loaders, or with
+// data.loader_placement = coordinator the launcher starts loaders_per_worker x world_size
+// `harvest loader` processes the coordinator deals to the workers) as child processes, restarts failed ones (coordinator.max_restarts in all), forwards SIGINT/SIGTERM
 // (the workers agree on a step, save and commit a final checkpoint, then the coordinator stops)
 // and exits 0 when training finished or stopped cleanly, 1 with the reason when it cannot
 // recover. Children log to <run_dir>/logs/<name>.log; the last line printed is a JSON summary.
@@ -63,6 +64,17 @@ std::vector<coord::ChildSpec> children(const Config& config, const fs::path& con
     worker.log_path = (logs / (worker.name + ".log")).string();
     worker.completes_job = true;
     out.push_back(worker);
+  }
+  if (config.data.loader_placement == "coordinator") {
+    // The coordinator deals these to the workers (each worker starts none of its own).
+    for (int64_t i = 0; i < config.data.loaders_per_worker * config.dist.world_size; ++i) {
+      coord::ChildSpec loader;
+      loader.name = cat("loader", i);
+      loader.argv = {exe, "loader", "--config", config_file.string()};
+      loader.log_path = (logs / (loader.name + ".log")).string();
+      loader.stop_last = true;  // a worker's final step may still need a batch
+      out.push_back(loader);
+    }
   }
   return out;
 }

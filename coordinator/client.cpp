@@ -209,6 +209,16 @@ void CoordinatorClient::on_message(const std::string& bytes) {
       if (options_.on_abort) options_.on_abort(generation, body.getAbort().getReason());
       break;
     }
+    case Body::SHARD_PLAN:
+      if (options_.on_shard_plan) {
+        const auto plan = body.getShardPlan();
+        ShardPlanInfo info;
+        info.generation = plan.getGeneration();
+        info.worker_rank = plan.getWorkerRank();
+        for (const uint64_t id : plan.getLoaderMemberIds()) info.loader_member_ids.push_back(id);
+        options_.on_shard_plan(info);
+      }
+      break;
     case Body::ERROR:
       if (body.getError().getKind() == proto::ErrorKind::UNKNOWN_MEMBER) {
         spdlog::warn("coordinator {} does not know member {}: registering again", options_.address,

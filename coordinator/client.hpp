@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "coordinator/curve.hpp"
 #include "coordinator/wire.hpp"
@@ -27,6 +28,13 @@
 #include "core/config/config.hpp"
 
 namespace harvest::coord {
+
+// The part of a ShardPlan a worker acts on (data.loader_placement = coordinator).
+struct ShardPlanInfo {
+  uint64_t generation = 0;
+  int32_t worker_rank = -1;
+  std::vector<uint64_t> loader_member_ids;  // the loaders that feed this worker, in plan order
+};
 
 struct ClientOptions {
   std::string address = "tcp://127.0.0.1:29500";
@@ -42,6 +50,9 @@ struct ClientOptions {
   CurveClientKeys curve;
   // Runs on the client thread when an Abort arrives: (new generation, reason).
   std::function<void(uint64_t, const std::string&)> on_abort;
+  // Runs on the client thread when a ShardPlan arrives (it is queued as an event as well), so a
+  // training thread waiting for batches learns of new loaders without returning to its loop.
+  std::function<void(const ShardPlanInfo&)> on_shard_plan;
 };
 
 // Client options from [coordinator] (address, heartbeat, limits, CURVE key files).

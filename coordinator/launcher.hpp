@@ -27,7 +27,8 @@ struct ChildSpec {
   bool completes_job = false;     // workers: when every such child exited 0, the job is done
   std::string log_path;           // empty: inherit stdout/stderr
   // Signalled only once every other child exited (or the grace period ran out): the coordinator
-  // must outlive the workers' final checkpoint, which it commits.
+  // must outlive the workers' final checkpoint, which it commits, and coordinator-placed loaders
+  // the workers' last batches.
   bool stop_last = false;
 };
 

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace harvest::coord {
 namespace {
 
@@ -34,6 +36,9 @@ void SchedulerActor::handle(const std::string& from, const InMessage& message) {
         replan();
       } else if (m.role == proto::Role::WORKER) {
         workers_[m.member_id] = m;
+        // The generation can form before this actor hears of the join (the events come from
+        // different actors): a ranked worker's plan, and its loaders', went out without it.
+        if (std::find(ranks_.begin(), ranks_.end(), m.member_id) != ranks_.end()) replan();
       }
       return;
     }
@@ -76,25 +81,56 @@ void SchedulerActor::handle(const std::string& from, const InMessage& message) {
 void SchedulerActor::replan() {
   if (ranks_.empty()) return;  // no group yet: loaders wait for the next generation's plan
   const uint32_t world = static_cast<uint32_t>(ranks_.size());
+  // Sticky and balanced: a loader keeps its rank while that rank exists, so a lost or new loader
+  // changes the feeders of one worker only; new loaders go to the ranks with the fewest, and a
+  // rank with two more than another gives up its newest.
   std::vector<std::vector<uint64_t>> feeders(world);
-  uint32_t index = 0;
-  const uint32_t count = static_cast<uint32_t>(loaders_.size());
+  for (auto it = placed_.begin(); it != placed_.end();) {
+    if (!loaders_.count(it->first) || it->second >= world) {
+      it = placed_.erase(it);
+    } else {
+      feeders[it->second].push_back(it->first);
+      ++it;
+    }
+  }
+  auto fewest = [&] {
+    return static_cast<uint32_t>(std::min_element(feeders.begin(), feeders.end(),
+                                                  [](const auto& a, const auto& b) { return a.size() < b.size(); }) -
+                                 feeders.begin());
+  };
   for (const auto& [id, loader] : loaders_) {
-    const uint32_t rank = index % world;
+    if (placed_.count(id)) continue;
+    const uint32_t rank = fewest();
+    placed_[id] = rank;
     feeders[rank].push_back(id);
+  }
+  for (;;) {
+    const auto most = std::max_element(feeders.begin(), feeders.end(),
+                                       [](const auto& a, const auto& b) { return a.size() < b.size(); });
+    const uint32_t to = fewest();
+    if (most->size() < feeders[to].size() + 2) break;
+    const uint64_t moved = *std::max_element(most->begin(), most->end());
+    most->erase(std::find(most->begin(), most->end(), moved));
+    feeders[to].push_back(moved);
+    placed_[moved] = to;
+  }
+  const uint32_t count = static_cast<uint32_t>(loaders_.size());
+  for (uint32_t rank = 0; rank < world; ++rank) {
+    std::sort(feeders[rank].begin(), feeders[rank].end());
     auto worker = workers_.find(ranks_[rank]);
-    OutMessage out;
-    auto plan = out.body().initShardPlan();
-    plan.setGeneration(generation_);
-    plan.setEpoch(resume_.epoch);
-    plan.setCursor(resume_.data_cursor);
-    plan.setLoaderIndex(index);
-    plan.setLoaderCount(count);
-    plan.setWorkerRank(static_cast<int32_t>(rank));
-    plan.setWorldSize(world);
-    plan.setWorkerEndpoint(worker != workers_.end() ? worker->second.data_endpoint : std::string());
-    send_to_peer(loader.routing_id, out.bytes());
-    ++index;
+    for (size_t k = 0; k < feeders[rank].size(); ++k) {
+      OutMessage out;
+      auto plan = out.body().initShardPlan();
+      plan.setGeneration(generation_);
+      plan.setEpoch(resume_.epoch);
+      plan.setCursor(resume_.data_cursor);
+      plan.setLoaderIndex(static_cast<uint32_t>(k));
+      plan.setLoaderCount(static_cast<uint32_t>(feeders[rank].size()));
+      plan.setWorkerRank(static_cast<int32_t>(rank));
+      plan.setWorldSize(world);
+      plan.setWorkerEndpoint(worker != workers_.end() ? worker->second.data_endpoint : std::string());
+      send_to_peer(loaders_.at(feeders[rank][k]).routing_id, out.bytes());
+    }
   }
   for (uint32_t rank = 0; rank < world; ++rank) {
     auto worker = workers_.find(ranks_[rank]);
@@ -104,7 +140,7 @@ void SchedulerActor::replan() {
     plan.setGeneration(generation_);
     plan.setEpoch(resume_.epoch);
     plan.setCursor(resume_.data_cursor);
-    plan.setLoaderCount(count);
+    plan.setLoaderCount(static_cast<uint32_t>(feeders[rank].size()));
     plan.setWorkerRank(static_cast<int32_t>(rank));
     plan.setWorldSize(world);
     plan.setWorkerEndpoint(worker->second.data_endpoint);

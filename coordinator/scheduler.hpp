@@ -1,8 +1,10 @@
-// SchedulerActor: loader -> worker assignment. Whenever the worker group or the set of loaders
-// changes it deals loaders out round-robin over the ranks of the current generation and sends a
-// ShardPlan to every loader (whom to feed, from which data position) and to every worker (which
-// loaders feed it). The data position is the last committed checkpoint's (epoch, cursor), so a
-// re-formed group resumes exactly where the committed state is.
+// SchedulerActor: loader -> worker assignment (data.loader_placement = coordinator). Whenever the
+// worker group or the set of loaders changes it deals the registered loaders over the ranks of the
+// current generation (sticky: a loader keeps its rank while it can; balanced: ranks differ by at
+// most one loader) and sends a ShardPlan to every loader (which worker to feed, at which endpoint)
+// and to every worker (which loaders feed it). What each loader builds, and from which data
+// position, the worker tells it (LoaderControl.start), since only the worker knows exactly which
+// batches it has consumed; the plan's (epoch, cursor) is the last committed checkpoint's.
 #pragma once
 
 #include <map>
@@ -25,6 +27,7 @@ class SchedulerActor : public Actor {
   void replan();
 
   std::map<uint64_t, JournalMember> loaders_;
+  std::map<uint64_t, uint32_t> placed_;  // loader -> the rank it feeds
   std::map<uint64_t, JournalMember> workers_;
   uint64_t generation_ = 0;
   std::vector<uint64_t> ranks_;

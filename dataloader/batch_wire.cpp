@@ -265,10 +265,25 @@ ZmqMessage encode_control(const LoaderControlMsg& msg) {
   c.setVersion(proto::BATCH_VERSION);
   c.setGeneration(msg.generation);
   c.setLoaderIndex(msg.loader_index);
-  if (msg.kind == LoaderControlMsg::Kind::Hello)
-    c.getBody().setHello();
-  else
-    c.getBody().setCredit(msg.credit);
+  c.setMemberId(msg.member_id);
+  switch (msg.kind) {
+    case LoaderControlMsg::Kind::Hello:
+      c.getBody().setHello();
+      break;
+    case LoaderControlMsg::Kind::Credit:
+      c.getBody().setCredit(msg.credit);
+      break;
+    case LoaderControlMsg::Kind::Start: {
+      auto a = c.getBody().initStart();
+      a.setRank(msg.start.rank);
+      a.setWorldSize(msg.start.world_size);
+      a.setCount(msg.start.count);
+      a.setFirstBatch(msg.start.first_batch);
+      a.setEpoch(msg.start.epoch);
+      a.setCursor(msg.start.cursor);
+      break;
+    }
+  }
   return flat_message(builder);
 }
 
@@ -283,6 +298,7 @@ LoaderControlMsg decode_control(const ZmqMessage& part, const std::string& peer)
                     ")");
     out.generation = c.getGeneration();
     out.loader_index = c.getLoaderIndex();
+    out.member_id = c.getMemberId();
     switch (c.getBody().which()) {
       case proto::LoaderControl::Body::HELLO:
         out.kind = LoaderControlMsg::Kind::Hello;
@@ -291,6 +307,19 @@ LoaderControlMsg decode_control(const ZmqMessage& part, const std::string& peer)
         out.kind = LoaderControlMsg::Kind::Credit;
         out.credit = c.getBody().getCredit();
         break;
+      case proto::LoaderControl::Body::START: {
+        const auto a = c.getBody().getStart();
+        out.kind = LoaderControlMsg::Kind::Start;
+        out.start = {a.getRank(), a.getWorldSize(), a.getCount(), a.getFirstBatch(), a.getEpoch(),
+                     a.getCursor()};
+        HARVEST_REQUIRE(out.start.world_size >= 1 && out.start.rank >= 0 &&
+                            static_cast<uint32_t>(out.start.rank) < out.start.world_size &&
+                            out.start.count >= 1 && out.loader_index < out.start.count,
+                        Runtime, peer, ": start names rank ", out.start.rank, " of ",
+                        out.start.world_size, ", loader ", out.loader_index, " of ",
+                        out.start.count);
+        break;
+      }
       default:
         fail(ErrorKind::Runtime, peer, ": unknown LoaderControl message (union tag ",
              static_cast<int>(c.getBody().which()), ")");

@@ -87,11 +87,22 @@ ZmqParts encode_batch(OutgoingBatch& batch, const BatchShape& shape);
 WireBatch decode_batch(std::vector<std::shared_ptr<ZmqMessage>> parts, const BatchShape& shape,
                        const std::string& peer);
 
+// What a coordinator-placed loader is told to build (LoaderControl.start).
+struct LoaderAssignment {
+  int32_t rank = 0;
+  uint32_t world_size = 1;
+  uint32_t count = 1;         // loaders feeding the worker (the message's loader_index is this one)
+  uint64_t first_batch = 0;   // then first_batch + count, + 2 count, ...
+  uint64_t epoch = 0, cursor = 0;  // sampler position of the first batch
+};
+
 struct LoaderControlMsg {
-  enum class Kind { Hello, Credit } kind = Kind::Hello;
+  enum class Kind { Hello, Credit, Start } kind = Kind::Hello;
   uint64_t generation = 0;
   uint32_t loader_index = 0;
   uint32_t credit = 0;
+  uint64_t member_id = 0;  // Hello from a coordinator-placed loader
+  LoaderAssignment start;  // Start
 };
 ZmqMessage encode_control(const LoaderControlMsg& msg);
 LoaderControlMsg decode_control(const ZmqMessage& part, const std::string& peer);

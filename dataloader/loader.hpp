@@ -28,4 +28,11 @@ struct LoaderOptions {
 // Errors (bad config, manifest, vocabulary) throw.
 int run_loader(const LoaderOptions& options);
 
+// A loader the coordinator places (data.loader_placement = coordinator): registers with the
+// coordinator at `coordinator_address` (empty: the config's coordinator.address) as a loader,
+// follows its ShardPlan to the worker it feeds, says hello with its member id and builds what
+// that worker's `start` says, from the position it names, until the next `start` or plan. Runs
+// until SIGTERM/SIGINT (leaves cleanly, exit 0).
+int run_placed_loader(const std::string& config_file, const std::string& coordinator_address);
+
 }  // namespace harvest::data

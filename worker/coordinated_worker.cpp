@@ -19,6 +19,7 @@
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "model/tokenizer/tokenizer.hpp"
+#include "worker/loader_hub.hpp"
 #include "worker/rank_trainer.hpp"
 
 namespace harvest {
@@ -131,7 +132,17 @@ class CoordinatedWorker {
       spdlog::warn("abort: generation {} ends ({}); aborting collectives (unix_ms={})",
                    generation - 1, reason, unix_ms());
       aborter_.abort_below(generation);
+      if (loader_hub_) loader_hub_->abort_below(generation);
     };
+    if (config.data.loader_placement == "coordinator" && config.data.loaders_per_worker > 0) {
+      // Bound before registering: the endpoint goes to the coordinator with the registration.
+      loader_hub_ = std::make_shared<LoaderHub>(config);
+      client.data_endpoint = loader_hub_->endpoint();
+      client.on_shard_plan = [hub = loader_hub_](const coord::ShardPlanInfo& plan) {
+        hub->post(plan.generation, plan.loader_member_ids);
+      };
+      spdlog::info("listening for coordinator-placed loaders at {}", loader_hub_->endpoint());
+    }
     tokenizer_ = std::make_shared<const tokenizer::Tokenizer>(
         tokenizer::Tokenizer::load(config.model.vocab));
     client_ = std::make_unique<coord::CoordinatorClient>(client);
@@ -201,9 +212,11 @@ class CoordinatedWorker {
                                   int64_t step, const fs::path& part) {
         ack_part(generation, rank, step, part);
       };
+      if (loader_hub_) loader_hub_->enter_generation(p.generation);
       RankTrainer trainer(
           config_, tokenizer_, *group, device_, saver,
-          {{"rank", p.rank}, {"generation", p.generation}, {"world_size", p.world_size}});
+          {{"rank", p.rank}, {"generation", p.generation}, {"world_size", p.world_size}},
+          loader_hub_);
       const bool resumed = resume(trainer, p);
       committed_step_ = trainer.progress().step;
       saved_step_ = committed_step_;
@@ -576,6 +589,7 @@ class CoordinatedWorker {
   bool nccl_;             // NCCL on CUDA, else Gloo
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;
   GroupAborter aborter_;  // before the client: its thread calls it
+  std::shared_ptr<LoaderHub> loader_hub_;  // coordinator-placed loaders (else null)
   std::unique_ptr<coord::CoordinatorClient> client_;
   std::optional<Placement> assigned_;
   std::optional<Placement> rendezvous_;

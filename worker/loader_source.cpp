@@ -17,6 +17,7 @@
 #include "core/check_zmq.hpp"
 #include "core/error.hpp"
 #include "dataloader/manifest.hpp"
+#include "worker/loader_hub.hpp"
 
 namespace harvest {
 namespace fs = std::filesystem;
@@ -61,7 +62,9 @@ LoaderSource::LoaderSource(const Config& config, int rank, int world_size, data:
       shape_{static_cast<uint64_t>(config.data.batch_size), config.model.frames,
              config.model.image_size, config.model.image_size, config.model.context_length},
       shadow_(dataset_size_, static_cast<uint64_t>(config.train.seed), world_size, rank, start),
-      handed_out_(start) {
+      handed_out_(start),
+      hub_(options_.hub),
+      unplaced_since_(Clock::now()) {
   HARVEST_REQUIRE(config.data.loaders_per_worker >= 1, Config,
                   "data.loaders_per_worker is 0: LoaderSource needs at least one loader");
   HARVEST_REQUIRE(dataset_size_ >= static_cast<uint64_t>(world_size), Config,
@@ -69,6 +72,7 @@ LoaderSource::LoaderSource(const Config& config, int rank, int world_size, data:
                   world_size, " workers");
   HARVEST_REQUIRE(!config.model.vocab.empty(), Config,
                   "model.vocab: required (loader processes tokenize captions)");
+  if (hub_) return;  // coordinator-placed loaders: dealt on the first next()
   if (options_.exe.empty()) options_.exe = fs::read_symlink("/proc/self/exe").string();
   const fs::path dir = options_.socket_dir.empty() ? fs::path(config.logging.run_dir) / "loaders"
                                                    : fs::path(options_.socket_dir);
@@ -93,7 +97,8 @@ LoaderSource::LoaderSource(const Config& config, int rank, int world_size, data:
                     " bytes, over the 107 an ipc:// endpoint allows; use a "
                     "shorter run_dir");
     l.endpoint = "ipc://" + path;
-    l.socket = std::make_unique<coord::ZmqSocket>(*ctx_, ZMQ_ROUTER, l.endpoint);
+    l.own_socket = std::make_unique<coord::ZmqSocket>(*ctx_, ZMQ_ROUTER, l.endpoint);
+    l.socket = l.own_socket.get();
     l.socket->set(ZMQ_ROUTER_MANDATORY, 1);
     l.socket->set(ZMQ_RCVHWM, static_cast<int>(config.data.queue_depth) + 2);
     // A loader cannot make this worker buffer more than a batch per message part.
@@ -106,6 +111,11 @@ LoaderSource::LoaderSource(const Config& config, int rank, int world_size, data:
 }
 
 LoaderSource::~LoaderSource() {
+  if (hub_) {
+    // The loaders belong to the coordinator; the next source re-deals them (new incarnations).
+    received_.clear();
+    return;
+  }
   for (Loader& l : loaders_)
     if (l.pid > 0) ::kill(l.pid, SIGTERM);
   const auto give_up = Clock::now() + std::chrono::seconds(2);
@@ -126,7 +136,7 @@ LoaderSource::~LoaderSource() {
   }
   received_.clear();
   for (Loader& l : loaders_) {
-    l.socket.reset();
+    l.own_socket.reset();
     std::error_code ec;
     fs::remove(l.endpoint.substr(6), ec);
   }
@@ -136,6 +146,7 @@ LoaderSource::~LoaderSource() {
 }
 
 std::string LoaderSource::peer(const Loader& l) const {
+  if (hub_) return cat("loader member ", l.member_id, " (feeding ", hub_->endpoint(), ")");
   return cat("loader ", l.index, " (pid ", l.pid, ", ", l.endpoint, ")");
 }
 
@@ -220,9 +231,17 @@ void LoaderSource::restart(Loader& l, const std::string& why, bool reaped) {
 
 void LoaderSource::send_credit(Loader& l, uint32_t credit) {
   if (l.identity.empty() || credit == 0) return;
+  data::LoaderControlMsg msg;
+  msg.kind = data::LoaderControlMsg::Kind::Credit;
+  msg.generation = l.generation;
+  msg.loader_index = static_cast<uint32_t>(l.index);
+  msg.credit = credit;
+  send_control(l, msg);
+}
+
+void LoaderSource::send_control(Loader& l, const data::LoaderControlMsg& msg) {
   data::ZmqMessage to(l.identity.data(), l.identity.size());
-  data::ZmqMessage body = data::encode_control(
-      {data::LoaderControlMsg::Kind::Credit, l.generation, static_cast<uint32_t>(l.index), credit});
+  data::ZmqMessage body = data::encode_control(msg);
   void* sock = l.socket->get();
   if (zmq_msg_send(to.get(), sock, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
     const int err = zmq_errno();
@@ -234,11 +253,12 @@ void LoaderSource::send_credit(Loader& l, uint32_t credit) {
 }
 
 void LoaderSource::pump(std::chrono::milliseconds wait, Loader* only) {
+  if (hub_) return pump_hub(wait);
   std::vector<coord::ZmqSocket*> sockets;
   std::vector<Loader*> owners;
   for (Loader& l : loaders_) {
     if (only && only != &l) continue;
-    sockets.push_back(l.socket.get());
+    sockets.push_back(l.socket);
     owners.push_back(&l);
   }
   if (wait.count() > 0 && !coord::poll_readable(sockets, wait)) return;
@@ -305,11 +325,55 @@ void LoaderSource::handle(Loader& l, std::vector<std::shared_ptr<data::ZmqMessag
   received_.emplace(batch.global_index, std::move(batch));
 }
 
+LoaderSource::Loader& LoaderSource::loader_for(uint64_t global_index) {
+  HARVEST_ASSERT(!loaders_.empty() && global_index >= deal_base_, "no loader builds batch ",
+                 global_index);
+  return loaders_[(global_index - deal_base_) % loaders_.size()];
+}
+
 const data::WireBatch& LoaderSource::await(uint64_t global_index) {
-  Loader& l = loaders_[global_index % loaders_.size()];
   const auto timeout = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(config_.data.loader_timeout_s));
   auto waiting_since = Clock::now();
+  if (hub_) {
+    for (;;) {
+      if (auto it = received_.find(global_index); it != received_.end()) return it->second;
+      HARVEST_REQUIRE(!hub_->aborted(hub_->generation()), Runtime, "rank ", rank_,
+                      ": generation ", hub_->generation(), " was aborted while batch ",
+                      global_index, " was awaited");
+      follow_plan();
+      const auto now = Clock::now();
+      if (loaders_.empty()) {
+        HARVEST_REQUIRE(
+            now - unplaced_since_ < timeout, Runtime, "rank ", rank_,
+            ": no loader feeds this worker: the coordinator's shard plan for generation ",
+            hub_->generation(), " lists none that answered for ", config_.data.loader_timeout_s,
+            " s (data.loader_timeout_s). With data.loader_placement = coordinator, start "
+            "data.loaders_per_worker x dist.world_size `harvest loader --config X` processes "
+            "(harvest run does); the coordinator deals them round-robin over the ranks");
+        pump_hub(std::chrono::milliseconds(100));
+        continue;
+      }
+      Loader& l = loader_for(global_index);
+      const auto deadline = std::max(waiting_since, l.last_heard) + timeout;
+      if (now >= deadline) {
+        const std::string why =
+            cat(peer(l), " sent nothing for ", config_.data.loader_timeout_s,
+                " s (data.loader_timeout_s) while batch ", global_index, " was awaited");
+        spdlog::warn("{}; dealing its batches to the others", why);
+        excluded_.insert(l.member_id);
+        std::vector<uint64_t> rest;
+        for (const Loader& o : loaders_)
+          if (!excluded_.count(o.member_id)) rest.push_back(o.member_id);
+        deal(std::move(rest), why);
+        waiting_since = Clock::now();
+        continue;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+      pump_hub(std::min(left + std::chrono::milliseconds(1), std::chrono::milliseconds(100)));
+    }
+  }
+  Loader& l = loader_for(global_index);
   for (;;) {
     if (auto it = received_.find(global_index); it != received_.end()) return it->second;
     int status = 0;
@@ -334,6 +398,19 @@ const data::WireBatch& LoaderSource::await(uint64_t global_index) {
 }
 
 void LoaderSource::release(uint64_t global_index) {
+  if (hub_) {
+    // Credit goes back to the incarnation that sent the batch, if it is still the current one.
+    auto it = received_.find(global_index);
+    const uint64_t incarnation = it->second.generation;
+    received_.erase(it);
+    for (Loader& l : loaders_) {
+      if (l.generation != incarnation) continue;
+      --l.queued;
+      send_credit(l, 1);
+      break;
+    }
+    return;
+  }
   received_.erase(global_index);
   Loader& l = loaders_[global_index % loaders_.size()];
   --l.queued;
@@ -406,6 +483,116 @@ HostBatch LoaderSource::next() {
 
 std::string LoaderSource::state() const {
   return nlohmann::json{{"epoch", handed_out_.epoch}, {"cursor", handed_out_.cursor}}.dump();
+}
+
+}  // namespace harvest
+
+namespace harvest {
+
+// Coordinator-placed loaders (data.loader_placement = coordinator).
+
+void LoaderSource::follow_plan() {
+  const LoaderHub::Plan plan = hub_->plan();
+  // A plan for another generation: an older one, or the next one before this worker is aborted.
+  if (plan.version == plan_version_ || plan.generation != hub_->generation()) return;
+  plan_version_ = plan.version;
+  std::vector<uint64_t> members;
+  for (const uint64_t id : plan.loaders)
+    if (!excluded_.count(id)) members.push_back(id);
+  std::vector<uint64_t> current;
+  for (const Loader& l : loaders_) current.push_back(l.member_id);
+  if (dealt_ && members == current) return;
+  deal(std::move(members), dealt_ ? "the coordinator's shard plan changed" : "the coordinator's shard plan");
+}
+
+void LoaderSource::deal(std::vector<uint64_t> members, const std::string& why) {
+  // From the first batch not received yet; later ones that did arrive are built again.
+  uint64_t first = consumed_ / shape_.span;
+  while (received_.count(first)) ++first;
+  for (auto it = received_.upper_bound(first); it != received_.end();) it = received_.erase(it);
+  deal_base_ = first;
+  const auto now = Clock::now();
+  loaders_.clear();
+  for (size_t j = 0; j < members.size(); ++j) {
+    Loader l;
+    l.index = static_cast<int>(j);
+    l.member_id = members[j];
+    l.endpoint = hub_->endpoint();
+    l.socket = &hub_->socket();
+    l.generation = hub_->next_incarnation();
+    l.next_expected = first + j;
+    l.last_heard = now;
+    if (auto it = hub_->hellos().find(l.member_id); it != hub_->hellos().end())
+      l.identity = it->second;
+    loaders_.push_back(std::move(l));
+  }
+  for (Loader& l : loaders_)
+    if (!l.identity.empty()) send_start(l);
+  dealt_ = true;
+  if (loaders_.empty()) unplaced_since_ = now;
+  spdlog::info("rank {}: {} loader(s) placed by the coordinator build batches from {} on ({})",
+               rank_, loaders_.size(), first, why);
+}
+
+void LoaderSource::send_start(Loader& l) {
+  const data::SamplerState at = position_of(l.next_expected);
+  data::LoaderControlMsg msg;
+  msg.kind = data::LoaderControlMsg::Kind::Start;
+  msg.generation = l.generation;
+  msg.loader_index = static_cast<uint32_t>(l.index);
+  msg.start = {rank_, static_cast<uint32_t>(world_), static_cast<uint32_t>(loaders_.size()),
+               l.next_expected, at.epoch, at.cursor};
+  send_control(l, msg);
+  send_credit(l, static_cast<uint32_t>(config_.data.queue_depth - l.queued));
+  spdlog::debug("{}: start incarnation {} at batch {} (epoch {} cursor {})", peer(l), l.generation,
+                l.next_expected, at.epoch, at.cursor);
+}
+
+void LoaderSource::pump_hub(std::chrono::milliseconds wait) {
+  coord::ZmqSocket* socket = &hub_->socket();
+  if (wait.count() > 0 && !coord::poll_readable({socket}, wait)) return;
+  const std::string who = cat("loader hub ", hub_->endpoint());
+  while (auto parts = data::recv_parts(socket->get(), who)) handle_hub(std::move(*parts));
+}
+
+void LoaderSource::handle_hub(std::vector<std::shared_ptr<data::ZmqMessage>> parts) {
+  HARVEST_ASSERT(!parts.empty(), "ROUTER message without a routing id");
+  const std::string identity(reinterpret_cast<const char*>(parts[0]->data()), parts[0]->size());
+  if (parts.size() == 2) {
+    // Anyone can reach a TCP port: what is not a placed loader's hello is ignored, not fatal.
+    const std::string who = cat("peer '", identity, "' of loader hub ", hub_->endpoint());
+    data::LoaderControlMsg msg;
+    try {
+      msg = data::decode_control(*parts[1], who);
+    } catch (const Error& e) {
+      spdlog::warn("{}; ignored", e.what());
+      return;
+    }
+    if (msg.kind != data::LoaderControlMsg::Kind::Hello || msg.member_id == 0) {
+      spdlog::warn("{}: sent a control message that is not a placed loader's hello; ignored", who);
+      return;
+    }
+    hub_->hellos()[msg.member_id] = identity;
+    for (Loader& l : loaders_) {
+      if (l.member_id != msg.member_id || l.identity == identity) continue;
+      if (!l.identity.empty()) {
+        // It started over (a new connection): what it had in progress is gone.
+        std::vector<uint64_t> members;
+        for (const Loader& o : loaders_) members.push_back(o.member_id);
+        deal(std::move(members), cat(peer(l), " connected again"));
+        return;
+      }
+      l.identity = identity;
+      l.last_heard = Clock::now();
+      send_start(l);
+      return;
+    }
+    return;  // not (yet) in this worker's plan: remembered for the deal that includes it
+  }
+  for (Loader& l : loaders_)
+    if (l.identity == identity) return handle(l, std::move(parts));
+  spdlog::debug("loader hub {}: dropping a batch from '{}', which is not in the current deal",
+                hub_->endpoint(), identity);
 }
 
 }  // namespace harvest

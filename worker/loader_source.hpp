@@ -12,6 +12,14 @@
 // sends nothing for data.loader_timeout_s while its batch is awaited, is killed and started
 // again at the first batch of its not yet received, so no sample is lost or repeated.
 // Anything malformed from a loader is an error naming the loader and its endpoint.
+//
+// With a LoaderHub (data.loader_placement = coordinator) it starts nothing: the loaders are the
+// ones the coordinator's ShardPlan lists for this worker, reached through the hub's one TCP
+// socket. Whenever that list changes, or an awaited loader stays silent for
+// data.loader_timeout_s, it re-deals: from the first batch not yet received, loader j of the n
+// it now has builds batches first + j, first + j + n, ... under a new incarnation (LoaderControl
+// start); received batches after that point are dropped and built again. Batches stay the same
+// whatever the loaders do, so the run is the one a worker-placed run gives.
 #pragma once
 
 #include <sys/types.h>
@@ -20,6 +28,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +38,7 @@
 #include "worker/shard_source.hpp"
 
 namespace harvest {
+class LoaderHub;
 namespace coord {
 class ZmqContext;
 class ZmqSocket;
@@ -38,6 +48,7 @@ struct LoaderSourceOptions {
   std::string exe;         // the harvest binary; empty: this process's own executable
   std::string socket_dir;  // folder for the ipc sockets and the loaders' config; empty:
                            // <logging.run_dir>/loaders
+  std::shared_ptr<LoaderHub> hub;  // set: the coordinator places the loaders (nothing started)
 };
 
 class LoaderSource final : public ShardSource {
@@ -65,7 +76,9 @@ class LoaderSource final : public ShardSource {
   struct Loader {
     int index = 0;
     std::string endpoint;
-    std::unique_ptr<coord::ZmqSocket> socket;
+    std::unique_ptr<coord::ZmqSocket> own_socket;  // worker-placed: its ROUTER
+    coord::ZmqSocket* socket = nullptr;             // own_socket, or the hub's
+    uint64_t member_id = 0;                         // coordinator-placed: its member id
     pid_t pid = -1;
     uint64_t generation = 0;     // current incarnation; messages of older ones are dropped
     std::string identity;        // its DEALER routing id, once it said hello
@@ -83,6 +96,14 @@ class LoaderSource final : public ShardSource {
   void pump(std::chrono::milliseconds wait, Loader* only = nullptr);
   void handle(Loader& l, std::vector<std::shared_ptr<data::ZmqMessage>> parts);
   void send_credit(Loader& l, uint32_t credit);
+  void send_control(Loader& l, const data::LoaderControlMsg& msg);
+  // Coordinator-placed loaders.
+  void follow_plan();
+  void deal(std::vector<uint64_t> members, const std::string& why);
+  void send_start(Loader& l);
+  void pump_hub(std::chrono::milliseconds wait);
+  void handle_hub(std::vector<std::shared_ptr<data::ZmqMessage>> parts);
+  Loader& loader_for(uint64_t global_index);
   const data::WireBatch& await(uint64_t global_index);
   void release(uint64_t global_index);
 
@@ -98,6 +119,12 @@ class LoaderSource final : public ShardSource {
   std::unique_ptr<coord::ZmqContext> ctx_;
   std::vector<Loader> loaders_;
   std::map<uint64_t, data::WireBatch> received_;
+  std::shared_ptr<LoaderHub> hub_;
+  uint64_t deal_base_ = 0;       // loader j builds deal_base_ + j, + n, ... (worker-placed: 0)
+  uint64_t plan_version_ = 0;    // the hub plan the current deal follows
+  bool dealt_ = false;
+  std::set<uint64_t> excluded_;  // coordinator-placed loaders dropped for silence
+  Clock::time_point unplaced_since_;
   uint64_t generations_ = 0;
   int64_t restarts_ = 0, peak_queued_ = 0;
   std::map<std::string, int64_t> bad_;

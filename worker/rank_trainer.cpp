@@ -107,12 +107,13 @@ bool uses_bf16(const TrainConfig& train, const torch::Device& device) {
 RankTrainer::RankTrainer(const Config& config,
                          std::shared_ptr<const tokenizer::Tokenizer> tokenizer, CommGroup& group,
                          torch::Device device, checkpoint::SaverOptions saver_options,
-                         nlohmann::json record_tags)
+                         nlohmann::json record_tags, std::shared_ptr<LoaderHub> loader_hub)
     : config_(config),
       tokenizer_(std::move(tokenizer)),
       group_(group),
       device_(device),
-      record_tags_(std::move(record_tags)) {
+      record_tags_(std::move(record_tags)),
+      loader_hub_(std::move(loader_hub)) {
   // The global generator is checkpointed (rng/torch_cpu): seeding it makes its state a function of
   // (seed, rank), not of what this process did before (library set-up, earlier generations).
   torch::manual_seed(static_cast<uint64_t>(config_.train.seed) +
@@ -136,7 +137,7 @@ RankTrainer::RankTrainer(const Config& config,
                   device_.str(), ")");
   model_->set_bf16_autocast(uses_bf16(config_.train, device_));
   // Loader processes when data.loaders_per_worker > 0, else decoding in this process.
-  source_ = make_shard_source(config_, tokenizer_, group_.rank(), group_.size());
+  source_ = make_shard_source(config_, tokenizer_, group_.rank(), group_.size(), {}, loader_hub_);
   const int64_t global_batch = config_.data.batch_size * config_.train.accumulation * group_.size();
   warmup_steps_ =
       warmup_steps_for(config_.train.warmup_epochs, static_cast<int64_t>(source_->dataset_size()),
@@ -155,7 +156,7 @@ void RankTrainer::resume(const fs::path& part) {
   std::tie(progress_, sampler) = restore_training_state(part, *model_, step_->optimizer());
   source_.reset();  // its loaders stop before the resumed source starts its own
   source_ = make_shard_source(config_, tokenizer_, group_.rank(), group_.size(),
-                              parse_sampler_state(sampler));
+                              parse_sampler_state(sampler), loader_hub_);
   first_step_ = progress_.step;
   spdlog::info("resumed from {} at step {}", part.string(), progress_.step);
 }

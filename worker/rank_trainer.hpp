@@ -65,7 +65,8 @@ class RankTrainer {
   // when set, else from train.seed.
   RankTrainer(const Config& config, std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
               CommGroup& group, torch::Device device, checkpoint::SaverOptions saver_options,
-              nlohmann::json record_tags = nlohmann::json::object());
+              nlohmann::json record_tags = nlohmann::json::object(),
+              std::shared_ptr<LoaderHub> loader_hub = {});
   ~RankTrainer();  // finishes the save in flight
   RankTrainer(const RankTrainer&) = delete;
   RankTrainer& operator=(const RankTrainer&) = delete;
@@ -101,6 +102,7 @@ class RankTrainer {
   torch::Device device_;
   nlohmann::json record_tags_;
   VideoTextModel model_{nullptr};
+  std::shared_ptr<LoaderHub> loader_hub_;  // coordinator-placed loaders (else null)
   std::unique_ptr<ShardSource> source_;
   std::unique_ptr<TrainStep> step_;
   int64_t warmup_steps_ = 0;

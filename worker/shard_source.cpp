@@ -21,11 +21,15 @@ data::SamplerState parse_sampler_state(const std::string& json) {
 
 std::unique_ptr<ShardSource> make_shard_source(
     const Config& config, std::shared_ptr<const tokenizer::Tokenizer> tokenizer, int rank,
-    int world_size, data::SamplerState start, const std::string& loader_exe) {
+    int world_size, data::SamplerState start, std::shared_ptr<LoaderHub> hub) {
   if (config.data.loaders_per_worker == 0)
     return std::make_unique<ManifestSource>(config, std::move(tokenizer), rank, world_size, start);
+  HARVEST_REQUIRE(hub || config.data.loader_placement == "worker", Config,
+                  "data.loader_placement = coordinator needs a coordinator to place the loaders: run "
+                  "`harvest run` or `harvest worker` (harvest train starts its own loaders; set "
+                  "data.loader_placement = worker)");
   LoaderSourceOptions options;
-  options.exe = loader_exe;
+  options.hub = std::move(hub);
   return std::make_unique<LoaderSource>(config, rank, world_size, start, options);
 }
 

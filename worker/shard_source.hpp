@@ -29,10 +29,12 @@ class ShardSource : public BatchSource {
 
 data::SamplerState parse_sampler_state(const std::string& json);
 
-// LoaderSource when data.loaders_per_worker > 0 (loaders run `loader_exe`, default this
-// process's executable), ManifestSource when 0.
+class LoaderHub;
+
+// LoaderSource when data.loaders_per_worker > 0 (started by this worker, or with `hub` the loaders
+// the coordinator placed), ManifestSource when 0.
 std::unique_ptr<ShardSource> make_shard_source(
     const Config& config, std::shared_ptr<const tokenizer::Tokenizer> tokenizer, int rank,
-    int world_size, data::SamplerState start = {}, const std::string& loader_exe = "");
+    int world_size, data::SamplerState start = {}, std::shared_ptr<LoaderHub> hub = {});
 
 }  // namespace harvest

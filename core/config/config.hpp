@@ -36,6 +36,7 @@ struct DataConfig {
   bool flip = true;
   double sampling_fps = 0.0;  // 0: segment-based sparse sampling
   int64_t loaders_per_worker = 1;
+  std::string loader_placement = "worker";  // worker: each worker starts its loaders; coordinator
   int64_t decode_threads = 2;
   int64_t queue_depth = 4;
   double decode_timeout_s = 30.0;

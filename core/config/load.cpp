@@ -126,6 +126,9 @@ class Loader {
     if (d.crop_scale_min > d.crop_scale_max)
       error(origin_of("data.crop_scale_min"), "data.crop_scale_min",
             cat("must not exceed data.crop_scale_max (", d.crop_scale_min, " > ", d.crop_scale_max, ")"));
+    if (d.loader_placement == "coordinator" && d.loaders_per_worker == 0)
+      error(origin_of("data.loader_placement"), "data.loader_placement",
+            "coordinator places loader processes; data.loaders_per_worker = 0 means none (decode in the worker)");
     const TrainConfig& t = config.train;
     if (t.unmasked_steps > t.steps)
       error(origin_of("train.unmasked_steps"), "train.unmasked_steps",

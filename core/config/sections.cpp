@@ -66,6 +66,11 @@ Section data_section() {
             "Sample frames at this fixed rate instead of one per equal segment; 0: segment-based (the recipe).")
       .integer("loaders_per_worker", &DataConfig::loaders_per_worker, closed(0, 64),
                "Loader processes feeding each worker; 0 decodes inside the worker process (same batches, no isolation).")
+      .text("loader_placement", &DataConfig::loader_placement, {"worker", "coordinator"},
+            "worker: each worker starts data.loaders_per_worker loader processes beside it. coordinator: loaders run "
+            "as separate `harvest loader --config X` processes (other hosts, their own Slurm steps or pods; `harvest run` "
+            "starts data.loaders_per_worker x dist.world_size of them), register with the coordinator and are dealt "
+            "to the workers by its shard plan; workers listen for them on tcp://<dist.host>:<any port>.")
       .integer("decode_threads", &DataConfig::decode_threads, closed(1, 256),
                "Decode threads per loader process.")
       .integer("queue_depth", &DataConfig::queue_depth, closed(1, 1024),

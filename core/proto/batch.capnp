@@ -47,12 +47,29 @@ struct BatchHeader {
 # two or more frames). The loader says hello once connected; the worker answers with credit
 # (batches the loader may send beyond those already sent) and returns one credit per batch it has
 # consumed, so at most data.queue_depth batches of a loader are ever queued or in flight.
+#
+# Coordinator-placed loaders (data.loader_placement = coordinator) learn only which worker to feed
+# from the coordinator's ShardPlan; their hello carries their member id, and the worker answers
+# with `start`: what to build from which data position, under an incarnation number the worker
+# chose. A later `start` replaces the assignment (the worker re-deals when its loaders change);
+# batches of older incarnations are dropped.
 struct LoaderControl {
   version @0 :UInt16;
-  generation @1 :UInt64;      # the loader incarnation this is for (from its command line)
+  generation @1 :UInt64;      # the loader incarnation this is for (command line, or `start`)
   loaderIndex @2 :UInt32;
   body :union {
     hello @3 :Void;           # loader -> worker
     credit @4 :UInt32;        # worker -> loader
+    start @6 :LoaderStart;    # worker -> coordinator-placed loader
   }
+  memberId @5 :UInt64;        # hello of a coordinator-placed loader: its member id (else 0)
+}
+
+struct LoaderStart {
+  rank @0 :Int32;             # the worker's rank and group size (whose shard to read)
+  worldSize @1 :UInt32;
+  count @2 :UInt32;           # loaders feeding this worker; this one is loaderIndex of them
+  firstBatch @3 :UInt64;      # global index of its first batch (then + count each)
+  epoch @4 :UInt64;           # sampler position of that batch's first sample
+  cursor @5 :UInt64;
 }

@@ -264,7 +264,7 @@ TEST_CASE("SIGKILL of a loader: detected, its workers re-planned, the generation
       },
       10s));
   const std::string before = last_line_starting(cluster.peer("l0").output(), "plan ");
-  CHECK((before == "plan 1 0 2" || before == "plan 1 1 2"));  // one of two loaders, either rank
+  CHECK((before == "plan 1 0 1" || before == "plan 1 1 1"));  // one loader per rank, either rank
   const Stopwatch since_kill;
   cluster.peer("l1").kill(SIGKILL);
   const auto lost = cluster.wait_for(
@@ -273,17 +273,68 @@ TEST_CASE("SIGKILL of a loader: detected, its workers re-planned, the generation
   REQUIRE(lost);
   std::printf("[measure] loader SIGKILL -> lost: %.0f ms\n", since_kill.seconds() * 1000.0);
   CHECK(since_kill.seconds() < 1.0);
-  // The surviving loader now feeds alone (plan: generation 1, its worker, 1 loader in all).
+  // The coordinator re-plans; the surviving loader keeps its worker (sticky), the other worker
+  // has none until a replacement registers.
+  const auto replanned = [&] {
+    const std::string log = cluster.coordinator().output();
+    const size_t lost_at = log.find(") lost:");
+    return lost_at != std::string::npos &&
+           log.find("shard plan for generation 1: 1 loader(s)", lost_at) != std::string::npos;
+  };
   const Deadline deadline(2s);
-  while (last_line_starting(cluster.peer("l0").output(), "plan ") != "plan 1 0 1" && !deadline.expired())
-    std::this_thread::sleep_for(20ms);
-  CHECK(last_line_starting(cluster.peer("l0").output(), "plan ") == "plan 1 0 1");
-  // A replacement loader is planned in; the workers never left generation 1.
+  while (!replanned() && !deadline.expired()) std::this_thread::sleep_for(20ms);
+  CHECK(replanned());
+  CHECK(last_line_starting(cluster.peer("l0").output(), "plan ") == before);
+  // A replacement loader is planned in, to the worker without one; the workers never left
+  // generation 1.
   cluster.start_peer("l2", {"--role", "loader"});
   CHECK(cluster.wait_for(
       [](auto s) {
         return workers_running(s, 2, 1) && count_members(s, proto::Role::LOADER, proto::MemberState::RUNNING) == 2;
       },
       5s));
-  CHECK(cluster.peer("l2").output().find("plan 1 ") != std::string::npos);
+  const Deadline planned(2s);
+  while (last_line_starting(cluster.peer("l2").output(), "plan ").empty() && !planned.expired())
+    std::this_thread::sleep_for(20ms);
+  CHECK(last_line_starting(cluster.peer("l2").output(), "plan ") ==
+        (before == "plan 1 0 1" ? "plan 1 1 1" : "plan 1 0 1"));
+}
+
+TEST_CASE("the scheduler deals loaders sticky and balanced: a lost loader moves nobody else",
+          "[coordinator]") {
+  Cluster cluster({"dist.world_size=2"});
+  cluster.start_coordinator();
+  for (const char* name : {"w0", "w1"}) cluster.start_peer(name, {"--role", "worker"});
+  REQUIRE(cluster.wait_for([](auto s) { return workers_running(s, 2, 1); }, 10s));
+  for (const char* name : {"l0", "l1", "l2"}) {
+    cluster.start_peer(name, {"--role", "loader"});
+    // One at a time, so member ids (and the dealing order) follow the names.
+    const size_t want = static_cast<size_t>(name[1] - '0') + 1;
+    REQUIRE(cluster.wait_for(
+        [want](auto s) {
+          return count_members(s, proto::Role::LOADER, proto::MemberState::RUNNING) == want;
+        },
+        10s));
+  }
+  // "plan <generation> <rank> <loaders of that rank>"
+  auto plan_of = [&](const char* name) { return last_line_starting(cluster.peer(name).output(), "plan "); };
+  INFO(cluster.logs());
+  // Balanced: two loaders on one rank, one on the other; each new one went to the rank with fewest.
+  CHECK(plan_of("l0") == "plan 1 0 2");
+  CHECK(plan_of("l1") == "plan 1 1 1");
+  CHECK(plan_of("l2") == "plan 1 0 2");
+
+  cluster.peer("l0").kill(SIGKILL);
+  REQUIRE(cluster.wait_for(
+      [](auto s) { return count_members(s, proto::Role::LOADER, proto::MemberState::RUNNING) == 2; }, 5s));
+  REQUIRE(cluster.wait_for([&](auto) { return plan_of("l2") == "plan 1 0 1"; }, 5s));
+  CHECK(plan_of("l1") == "plan 1 1 1");  // kept its rank
+
+  cluster.start_peer("l3", {"--role", "loader"});
+  REQUIRE(cluster.wait_for(
+      [](auto s) { return count_members(s, proto::Role::LOADER, proto::MemberState::RUNNING) == 3; }, 10s));
+  REQUIRE(cluster.wait_for([&](auto) { return !plan_of("l3").empty(); }, 5s));
+  CHECK(plan_of("l3") == "plan 1 0 2");  // ties go to the lowest rank
+  CHECK(plan_of("l2") == "plan 1 0 2");
+  CHECK(plan_of("l1") == "plan 1 1 1");
 }

@@ -219,7 +219,7 @@ TEST_CASE("batch wire: malformed batches are rejected naming the peer", "[datalo
 }
 
 TEST_CASE("control messages round-trip and reject garbage", "[dataloader][loader]") {
-  const ZmqMessage m = encode_control({LoaderControlMsg::Kind::Credit, 4, 2, 17});
+  const ZmqMessage m = encode_control({LoaderControlMsg::Kind::Credit, 4, 2, 17, 0, {}});
   const LoaderControlMsg c = decode_control(m, "worker");
   CHECK(c.kind == LoaderControlMsg::Kind::Credit);
   CHECK(c.generation == 4);
@@ -227,6 +227,38 @@ TEST_CASE("control messages round-trip and reject garbage", "[dataloader][loader
   CHECK(c.credit == 17);
   CHECK_THROWS_WITH(decode_control(ZmqMessage("12345678", 8), "worker endpoint ipc://w"),
                     Catch::Contains("worker endpoint ipc://w"));
+
+  SECTION("a placed loader's hello carries its member id") {
+    LoaderControlMsg hello;
+    hello.member_id = 77;
+    const LoaderControlMsg h = decode_control(encode_control(hello), "worker");
+    CHECK(h.kind == LoaderControlMsg::Kind::Hello);
+    CHECK(h.member_id == 77);
+  }
+  SECTION("start carries the whole assignment and is checked") {
+    LoaderControlMsg start;
+    start.kind = LoaderControlMsg::Kind::Start;
+    start.generation = 9;
+    start.loader_index = 1;
+    start.start = {3, 4, 2, 41, 5, 123};
+    const LoaderControlMsg d = decode_control(encode_control(start), "worker");
+    CHECK(d.kind == LoaderControlMsg::Kind::Start);
+    CHECK(d.generation == 9);
+    CHECK(d.loader_index == 1);
+    CHECK(d.start.rank == 3);
+    CHECK(d.start.world_size == 4);
+    CHECK(d.start.count == 2);
+    CHECK(d.start.first_batch == 41);
+    CHECK(d.start.epoch == 5);
+    CHECK(d.start.cursor == 123);
+    start.loader_index = 2;  // loader 2 of 2
+    CHECK_THROWS_WITH(decode_control(encode_control(start), "worker tcp://h:1"),
+                      Catch::Contains("worker tcp://h:1") && Catch::Contains("loader 2 of 2"));
+    start.loader_index = 0;
+    start.start.rank = 4;  // rank 4 of 4
+    CHECK_THROWS_WITH(decode_control(encode_control(start), "worker"),
+                      Catch::Contains("rank 4 of 4"));
+  }
 }
 
 #ifdef HARVEST_EXE
@@ -282,7 +314,7 @@ std::optional<Received> receive(coord::ZmqSocket& router, const BatchShape& shap
 void grant(coord::ZmqSocket& router, const std::string& identity, uint32_t credit) {
   ZmqParts parts;
   parts.emplace_back(identity.data(), identity.size());
-  parts.push_back(encode_control({LoaderControlMsg::Kind::Credit, 1, 1, credit}));
+  parts.push_back(encode_control({LoaderControlMsg::Kind::Credit, 1, 1, credit, 0, {}}));
   REQUIRE(send_parts(router.get(), parts, 1000, "test"));
 }
 

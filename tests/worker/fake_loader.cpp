@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   coord::ZmqSocket socket(ctx, ZMQ_DEALER, args.at("endpoint"));
   socket.connect(args.at("endpoint"));
   ZmqParts hello;
-  hello.push_back(encode_control({LoaderControlMsg::Kind::Hello, generation, index, 0}));
+  hello.push_back(encode_control({LoaderControlMsg::Kind::Hello, generation, index, 0, 0, {}}));
   send_parts(socket.get(), hello, -1, "worker");
   if (mode == "silent") {
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));

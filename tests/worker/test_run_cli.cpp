@@ -180,6 +180,15 @@ int64_t event_ms(const std::string& log, const std::string& pattern, int64_t fro
   return -1;
 }
 
+std::optional<pid_t> loader_pid(const std::string& address) {
+  const auto reply = coord::query_status(address, {}, 1000ms);
+  if (!reply) return std::nullopt;
+  for (const auto m : (*reply)->body().getStatusReply().getMembers())
+    if (m.getRole() == proto::Role::LOADER && m.getState() == proto::MemberState::RUNNING)
+      return static_cast<pid_t>(m.getPid());
+  return std::nullopt;
+}
+
 std::optional<pid_t> worker_pid(const std::string& address, int rank) {
   const auto reply = coord::query_status(address, {}, 1000ms);
   if (!reply) return std::nullopt;
@@ -417,4 +426,44 @@ TEST_CASE("harvest run: a config that cannot train exits 2 naming the key", "[wo
                                   "--set model.vocab=y --set dist.backend=nccl");
   CHECK(nccl_cpu.exit_code == 2);
   CHECK_THAT(nccl_cpu.output, Catch::Contains("dist.backend = nccl needs a CUDA device"));
+}
+
+TEST_CASE(
+    "harvest run: loaders placed by the coordinator feed the workers and a SIGKILLed one is "
+    "replaced without changing a bit",
+    "[worker][run]") {
+  RunFixture f;
+  const std::vector<std::string> sets{"train.steps=60", "checkpoint.every_steps=10",
+                                      "data.loaders_per_worker=1"};
+  const auto reference = test::run(f.command("reference", address(), sets));
+  INFO(reference.output);
+  REQUIRE(reference.exit_code == 0);
+
+  std::vector<std::string> placed = sets;
+  placed.push_back("data.loader_placement=coordinator");
+  const std::string addr = address();
+  test::ChildProcess run(f.argv("placed", addr, placed), (f.dir() / "placed.log").string());
+  const Deadline deadline(60s);
+  while (latest_step(f.checkpoints("placed")) < 10 && !deadline.expired() && run.running())
+    std::this_thread::sleep_for(20ms);
+  std::optional<pid_t> victim;
+  while (!victim && !deadline.expired()) victim = loader_pid(addr);
+  INFO(run.output() << f.log("placed", "coordinator") << f.log("placed", "worker0")
+                    << f.log("placed", "worker1") << f.log("placed", "loader0")
+                    << f.log("placed", "loader1"));
+  REQUIRE(victim);
+  REQUIRE(::kill(*victim, SIGKILL) == 0);
+  const auto status = run.wait(90s);
+  REQUIRE(status);
+  CHECK(*status == 0);
+  // The launcher started the loaders (no worker did) and restarted the killed one; the
+  // coordinator dealt the replacement to the worker that lost its loader.
+  CHECK_THAT(run.output(), Catch::Contains("started loader1") &&
+                               Catch::Contains("\"restarts\":1") &&
+                               Catch::Contains("\"checkpoint_step\":60"));
+  const std::string workers = f.log("placed", "worker0") + f.log("placed", "worker1");
+  CHECK_THAT(workers, Catch::Contains("placed by the coordinator build batches from 0") &&
+                          Catch::Contains("the coordinator's shard plan changed"));
+  // Batches do not depend on who decodes them: the same final state as worker-started loaders.
+  CHECK(differing_records(f.checkpoints("reference"), f.checkpoints("placed")) == 0);
 }
