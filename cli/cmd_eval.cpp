@@ -11,6 +11,7 @@
 
 #include "checkpoint/commit.hpp"
 #include "cli/commands.hpp"
+#include "coordinator/client.hpp"
 #include "coordinator/signal_watcher.hpp"
 #include "core/cpus.hpp"
 #include "core/error.hpp"
@@ -127,6 +128,7 @@ struct SweepArgs {
   std::vector<std::string> tasks, manifests;
   bool watch = false;
   double poll_s = 30.0;
+  std::string coordinator;  // set: an eval member taking jobs from the coordinator
 };
 
 // The run's last step is committed (train.steps of its config.toml): no checkpoint will follow.
@@ -141,6 +143,21 @@ bool run_finished(const eval::SweepOptions& options, const std::optional<Config>
   } catch (const Error&) {
     return false;  // being replaced this very moment: the next look decides
   }
+}
+
+// Whether the run's checkpoint marker lists `name` (a step folder) as committed.
+bool committed_in(const eval::SweepOptions& options, const std::string& name) {
+  const fs::path dir =
+      options.checkpoint_dir.empty() ? options.run_dir / "checkpoints" : options.checkpoint_dir;
+  try {
+    const auto manifest = checkpoint::read_manifest(dir);
+    if (!manifest) return false;
+    for (const auto& c : manifest->committed)
+      if (c.name == name) return true;
+  } catch (const Error&) {
+    // being replaced this very moment
+  }
+  return false;
 }
 
 void print_sweep_summary(const eval::SweepSummary& s) {
@@ -160,6 +177,85 @@ void print_sweep_summary(const eval::SweepSummary& s) {
                                       {"plots", plots}}
                    .dump()
             << std::endl;
+}
+
+// `harvest sweep RUN_DIR --coordinator ADDR`: an eval member. Registers with the coordinator (role
+// eval) and evaluates each checkpoint the coordinator's sweeper hands it (evalJob), as a sweep
+// restricted to that step folder, answering evalResult with the flat metrics ("<task>.<metric>").
+// Once the run's final step is committed and no job came for a few seconds, a last plain sweep
+// pass picks up anything the coordinator did not hand out (e.g. across its restart), then it
+// exits 0. SIGINT/SIGTERM: after the evaluation in progress.
+void run_sweep_member(const eval::SweepOptions& base, const std::optional<Config>& config,
+                      const std::string& address) {
+  coord::SignalWatcher signals;
+  coord::ClientOptions client_options =
+      config ? coord::client_options(*config, proto::Role::EVAL) : coord::ClientOptions{};
+  client_options.role = proto::Role::EVAL;
+  client_options.address = address;
+  coord::CoordinatorClient client(client_options);
+  std::cout << "harvest sweep: evaluating the checkpoints the coordinator at " << address
+            << " hands out" << std::endl;
+  eval::SweepSummary total;
+  auto idle_since = std::chrono::steady_clock::now();
+  while (signals.stop().load() == 0) {
+    auto event = client.next_event(std::chrono::milliseconds(200));
+    if (!event) {
+      const auto idle = std::chrono::steady_clock::now() - idle_since;
+      if (idle > std::chrono::seconds(3) && run_finished(base, config)) {
+        eval::SweepSummary last = eval::run_sweep(base);
+        print_sweep_summary(last);
+        break;
+      }
+      continue;
+    }
+    const coord::InMessage& message = **event;
+    if (message.which() == coord::Body::SHUTDOWN) break;
+    if (message.which() != coord::Body::EVAL_JOB) continue;
+    const auto job = message.body().getEvalJob();
+    eval::SweepOptions options = base;
+    options.only_checkpoint = fs::path(job.getCheckpoint().cStr()).filename().string();
+    // The coordinator announces a commit as soon as its journal holds it; rank 0 writes the
+    // checkpoint folder's commit marker right after. Give it that moment.
+    const Deadline marker = Deadline::after_seconds(30);
+    while (!committed_in(base, options.only_checkpoint) && !marker.expired() &&
+           signals.stop().load() == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    coord::Progress busy;
+    busy.state = proto::MemberState::RUNNING;
+    client.set_progress(busy);
+    coord::OutMessage reply;
+    auto r = reply.body().initEvalResult();
+    r.setJobId(job.getJobId());
+    r.setMemberId(client.member_id());
+    try {
+      const eval::SweepSummary s = eval::run_sweep(options);
+      if (!s.failed.empty()) r.setError(s.failed.front());
+      // The step's metrics, as results.json now holds them (evaluated now or earlier).
+      std::vector<std::pair<std::string, double>> metrics;
+      const fs::path out = base.out_dir.empty() ? base.run_dir / "eval" : base.out_dir;
+      const nlohmann::ordered_json results = eval::read_sweep_results(out / "results.json");
+      for (const auto& record : results.at("records"))
+        if (record.at("checkpoint") == options.only_checkpoint)
+          for (const auto& [name, value] : record.at("metrics").items())
+            metrics.emplace_back(record.at("task").get<std::string>() + "." + name,
+                                 value.get<double>());
+      auto list = r.initMetrics(static_cast<unsigned>(metrics.size()));
+      for (size_t i = 0; i < metrics.size(); ++i) {
+        list[static_cast<unsigned>(i)].setName(metrics[i].first);
+        list[static_cast<unsigned>(i)].setValue(metrics[i].second);
+      }
+      for (int64_t step : s.evaluated) total.evaluated.push_back(step);
+      std::cout << "harvest sweep: " << options.only_checkpoint << ": " << s.evaluated.size()
+                << " evaluation(s) run, " << s.failed.size() << " failed" << std::endl;
+    } catch (const Error& e) {
+      r.setError(e.what());
+      std::cout << "harvest sweep: " << options.only_checkpoint << ": " << e.what() << std::endl;
+    }
+    client.send(reply);
+    client.set_progress(coord::Progress{});
+    idle_since = std::chrono::steady_clock::now();
+  }
+  client.leave(signals.stop().load() ? "stopped by a signal" : "sweep done", /*clean=*/true);
 }
 
 void run_sweep(SweepArgs args) {
@@ -198,6 +294,11 @@ void run_sweep(SweepArgs args) {
         args.common.options(task, args.manifests[args.manifests.size() == 1 ? 0 : i], false));
   }
   HARVEST_REQUIRE(args.poll_s > 0, Usage, "sweep: --poll-s must be positive, got ", args.poll_s);
+  if (!args.coordinator.empty()) {
+    HARVEST_REQUIRE(!args.watch, Usage, "sweep: --watch and --coordinator exclude each other");
+    at::set_num_threads(args.common.resolved_threads());
+    return run_sweep_member(options, config, args.coordinator);
+  }
   // --watch: a pass every poll_s while the run trains, a last one once its final step is
   // committed (looked at before each pass, so that pass includes it); SIGINT/SIGTERM end it
   // after the evaluation in progress.
@@ -264,6 +365,9 @@ void add_eval_commands(CLI::App& app) {
               "(train.steps of RUN_DIR/config.toml) or on SIGINT/SIGTERM");
   s->add_option("--poll-s", sw->poll_s, "With --watch: seconds between looks for new checkpoints")
       ->capture_default_str();
+  s->add_option("--coordinator", sw->coordinator,
+                "Take evaluation jobs from the coordinator at ADDR while the run trains (committed "
+                "steps at multiples of eval.every_steps, and the last); exit once the last is done");
   sw->common.add_to(*s);
   s->callback([sw] { run_sweep(*sw); });
 }

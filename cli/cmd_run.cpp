@@ -65,6 +65,16 @@ std::vector<coord::ChildSpec> children(const Config& config, const fs::path& con
     worker.completes_job = true;
     out.push_back(worker);
   }
+  if (config.eval.every_steps > 0 && !config.eval.manifest.empty()) {
+    // Evaluates committed checkpoints while training runs; done once the last one is evaluated.
+    coord::ChildSpec evaluator;
+    evaluator.name = "eval0";
+    evaluator.argv = {exe, "sweep", config.logging.run_dir, "--coordinator", config.coordinator.address};
+    evaluator.log_path = (logs / "eval0.log").string();
+    evaluator.completes_job = true;
+    evaluator.stop_last = true;
+    out.push_back(evaluator);
+  }
   if (config.data.loader_placement == "coordinator") {
     // The coordinator deals these to the workers (each worker starts none of its own).
     for (int64_t i = 0; i < config.data.loaders_per_worker * config.dist.world_size; ++i) {

@@ -79,6 +79,7 @@ inline constexpr const char* kRendezvous = "rendezvous";
 inline constexpr const char* kScheduler = "scheduler";
 inline constexpr const char* kCommitter = "committer";
 inline constexpr const char* kJournal = "journal";
+inline constexpr const char* kSweeper = "sweeper";
 }  // namespace actors
 
 }  // namespace harvest::coord

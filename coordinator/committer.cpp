@@ -8,7 +8,8 @@ namespace harvest::coord {
 
 CheckpointCommitter::CheckpointCommitter(ZmqContext& ctx, const CoordinatorSettings& settings, const JobState& replayed)
     : Actor(ctx, actors::kCommitter, settings.heartbeat,
-            {actors::kGateway, actors::kJournal, actors::kMembership, actors::kRendezvous, actors::kScheduler}),
+            {actors::kGateway, actors::kJournal, actors::kMembership, actors::kRendezvous, actors::kScheduler,
+             actors::kSweeper}),
       generation_(replayed.generation),
       ranks_(replayed.ranks),
       last_committed_step_(replayed.last_commit.step),
@@ -67,6 +68,7 @@ void CheckpointCommitter::handle(const std::string& from, const InMessage& messa
       send_to(actors::kMembership, bytes);
       send_to(actors::kRendezvous, bytes);
       send_to(actors::kScheduler, bytes);
+      send_to(actors::kSweeper, bytes);
       spdlog::info("checkpoint step {} committed ({}), data cursor {}", c.step, c.path, c.data_cursor);
       std::vector<Waiter> still;
       for (Waiter& w : waiters_) {

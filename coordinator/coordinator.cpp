@@ -27,12 +27,14 @@ Coordinator::Coordinator(const CoordinatorSettings& settings)
   rendezvous_ = std::make_unique<RendezvousActor>(ctx_, settings, job);
   scheduler_ = std::make_unique<SchedulerActor>(ctx_, settings, job);
   committer_ = std::make_unique<CheckpointCommitter>(ctx_, settings, job);
+  sweeper_ = std::make_unique<SweeperActor>(ctx_, settings);
   gateway_ = std::make_unique<GatewayActor>(ctx_, settings);
   journal_->start();
   membership_->start();
   rendezvous_->start();
   scheduler_->start();
   committer_->start();
+  sweeper_->start();
   gateway_->start();
   spdlog::info("coordinator listening on {} (incarnation {:016x}, heartbeat {} ms, lost after {} ms, journal {}{})",
                endpoint(), incarnation_, settings.heartbeat.count(), settings.lost_after().count(), settings.journal,
@@ -41,13 +43,13 @@ Coordinator::Coordinator(const CoordinatorSettings& settings)
 
 Coordinator::~Coordinator() {
   // The network side first, so no new work arrives while the rest shuts down.
-  for (Actor* a : std::initializer_list<Actor*>{gateway_.get(), committer_.get(), scheduler_.get(),
+  for (Actor* a : std::initializer_list<Actor*>{gateway_.get(), sweeper_.get(), committer_.get(), scheduler_.get(),
                                                  rendezvous_.get(), membership_.get(), journal_.get(), zap_.get()})
     if (a) a->stop();
 }
 
 int Coordinator::run(const std::atomic<int>& stop) {
-  const std::initializer_list<Actor*> all{gateway_.get(), committer_.get(), scheduler_.get(),
+  const std::initializer_list<Actor*> all{gateway_.get(), sweeper_.get(), committer_.get(), scheduler_.get(),
                                           rendezvous_.get(), membership_.get(), journal_.get()};
   while (stop.load() == 0) {
     for (Actor* a : all) {

@@ -11,6 +11,7 @@
 #include "coordinator/membership.hpp"
 #include "coordinator/rendezvous.hpp"
 #include "coordinator/scheduler.hpp"
+#include "coordinator/sweeper.hpp"
 #include "coordinator/settings.hpp"
 
 namespace harvest::coord {
@@ -40,6 +41,7 @@ class Coordinator {
   std::unique_ptr<MembershipActor> membership_;
   std::unique_ptr<RendezvousActor> rendezvous_;
   std::unique_ptr<SchedulerActor> scheduler_;
+  std::unique_ptr<SweeperActor> sweeper_;
   std::unique_ptr<CheckpointCommitter> committer_;
   std::unique_ptr<GatewayActor> gateway_;
 };

@@ -26,6 +26,7 @@ const char* owner_of(Body::Which which) {
     case Body::RENDEZVOUS_OFFER: return actors::kRendezvous;
     case Body::CHECKPOINT_ACK:
     case Body::CHECKPOINT_REQUEST: return actors::kCommitter;
+    case Body::EVAL_RESULT: return actors::kSweeper;
     default: return nullptr;
   }
 }
@@ -34,7 +35,7 @@ const char* owner_of(Body::Which which) {
 
 GatewayActor::GatewayActor(ZmqContext& ctx, const CoordinatorSettings& settings)
     : Actor(ctx, actors::kGateway, settings.heartbeat,
-            {actors::kMembership, actors::kRendezvous, actors::kCommitter}),
+            {actors::kMembership, actors::kRendezvous, actors::kCommitter, actors::kSweeper}),
       max_bytes_(settings.max_message_bytes),
       router_(ctx, ZMQ_ROUTER, settings.address) {
   // A peer that reconnects (same routing id) takes its identity over from the dead connection.

@@ -14,7 +14,8 @@ long long ms_between(Clock::time_point a, Clock::time_point b) {
 MembershipActor::MembershipActor(ZmqContext& ctx, const CoordinatorSettings& settings, const JobState& replayed,
                                  uint64_t incarnation)
     : Actor(ctx, actors::kMembership, settings.heartbeat,
-            {actors::kGateway, actors::kJournal, actors::kRendezvous, actors::kScheduler, actors::kCommitter}),
+            {actors::kGateway, actors::kJournal, actors::kRendezvous, actors::kScheduler, actors::kCommitter,
+             actors::kSweeper}),
       settings_(settings),
       incarnation_(incarnation),
       next_member_id_(replayed.next_member_id),
@@ -188,6 +189,7 @@ void MembershipActor::broadcast_event(Body::Which kind, const Member& m, const s
   send_to(actors::kRendezvous, bytes);
   send_to(actors::kScheduler, bytes);
   send_to(actors::kCommitter, bytes);
+  send_to(actors::kSweeper, bytes);
 }
 
 void MembershipActor::declare_lost(Member& m, const std::string& reason) {

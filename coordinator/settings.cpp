@@ -22,6 +22,8 @@ CoordinatorSettings coordinator_settings(const Config& config) {
   HARVEST_REQUIRE(s.min_workers <= s.world_size && s.world_size <= s.max_workers, Config,
                   "dist.min_workers (", s.min_workers, ") <= dist.world_size (", s.world_size,
                   ") <= dist.max_workers (", s.max_workers, ") does not hold");
+  s.eval_every_steps = config.eval.every_steps;
+  s.train_steps = config.train.steps;
   s.curve_server_public = c.curve_server_public;
   s.curve_server_secret = c.curve_server_secret;
   s.curve_authorized_keys = c.curve_authorized_keys;

@@ -26,6 +26,10 @@ struct CoordinatorSettings {
   std::string curve_server_public;
   std::string curve_server_secret;
   std::string curve_authorized_keys;
+  // Evaluation during training (SweeperActor): committed steps that are a multiple of this, and
+  // the final one, go to eval members; 0: none.
+  int64_t eval_every_steps = 0;
+  int64_t train_steps = 0;
 
   std::chrono::milliseconds lost_after() const { return heartbeat * miss_limit; }
 };

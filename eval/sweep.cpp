@@ -234,6 +234,17 @@ SweepSummary run_sweep(const SweepOptions& options) {
   if (committed.empty())
     spdlog::warn("sweep: {} holds no committed checkpoint yet", ck_dir.string());
 
+  if (!options.only_checkpoint.empty()) {
+    std::vector<ck::CommittedCheckpoint> only;
+    for (const auto& c : committed)
+      if (c.name == options.only_checkpoint) only.push_back(c);
+    if (only.empty()) {
+      summary.failed.push_back(options.only_checkpoint +
+                               ": not a committed checkpoint (retention may have removed it)");
+      spdlog::warn("sweep: {}", summary.failed.back());
+    }
+    committed = only;
+  }
   for (const ck::CommittedCheckpoint& c : committed) {
     std::vector<const EvalOptions*> pending;
     for (const EvalOptions& t : options.tasks) {

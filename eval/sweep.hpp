@@ -20,6 +20,7 @@ struct SweepOptions {
   std::filesystem::path out_dir;         // empty: <run_dir>/eval
   std::vector<EvalOptions> tasks;        // one eval per task per checkpoint
   ModelSpec model;                       // checkpoint is filled in per checkpoint
+  std::string only_checkpoint;           // a step folder name (step-...): only that one
 };
 
 struct SweepSummary {

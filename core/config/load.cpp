@@ -133,6 +133,11 @@ class Loader {
     if (t.unmasked_steps > t.steps)
       error(origin_of("train.unmasked_steps"), "train.unmasked_steps",
             cat("must not exceed train.steps (", t.unmasked_steps, " > ", t.steps, ")"));
+    const EvalConfig& e = config.eval;
+    if (e.every_steps > 0 && config.checkpoint.every_steps > 0 && e.every_steps % config.checkpoint.every_steps != 0)
+      error(origin_of("eval.every_steps"), "eval.every_steps",
+            cat("must be a multiple of checkpoint.every_steps (evaluations run on committed checkpoints; ",
+                e.every_steps, " is not a multiple of ", config.checkpoint.every_steps, ")"));
     const DistConfig& w = config.dist;
     if (w.min_workers != 0 && w.min_workers > w.world_size)
       error(origin_of("dist.min_workers"), "dist.min_workers",

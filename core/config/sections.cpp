@@ -164,7 +164,9 @@ Section eval_section() {
       .integer("frames", &EvalConfig::frames, closed(0, 64), "Frames per clip at eval; 0: model.frames.")
       .integer("batch_size", &EvalConfig::batch_size, closed(1, 65536), "Clips per embedding batch.")
       .integer("every_steps", &EvalConfig::every_steps, closed(0, kMaxInt),
-               "Evaluate during training every N steps; 0: only in sweeps.")
+               "Evaluate during training: the coordinator hands committed checkpoints at multiples of N steps (and the "
+               "last) to eval processes (`harvest sweep RUN_DIR --coordinator ADDR`; `harvest run` starts one when "
+               "eval.manifest is set). 0: only in sweeps you run.")
       .real("wise_ft_alpha", &EvalConfig::wise_ft_alpha, closed(0, 1),
             "WiSE-FT: weight of the base model in the average (temporal embedding excluded); 0: off.")
       .text("wise_ft_base", &EvalConfig::wise_ft_base, {}, "Base checkpoint for WiSE-FT (the imported CLIP).")

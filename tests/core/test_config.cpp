@@ -114,6 +114,12 @@ TEST_CASE("cross-field rules", "[core][config]") {
   CHECK_THAT(config_error("[train]\nsteps = 10\nunmasked_steps = 11\n"),
              Catch::Contains("train.unmasked_steps: must not exceed train.steps (11 > 10)"));
   CHECK(config_error("[train]\nsteps = 10\nunmasked_steps = 10\n").empty());
+  CHECK_THAT(config_error("[checkpoint]\nevery_steps = 4\n[eval]\nevery_steps = 6\n"),
+             Catch::Contains("eval.every_steps: must be a multiple of checkpoint.every_steps") &&
+                 Catch::Contains("6 is not a multiple of 4"));
+  CHECK(config_error("[checkpoint]\nevery_steps = 4\n[eval]\nevery_steps = 8\n").empty());
+  CHECK_THAT(config_error("[data]\nloader_placement = \"coordinator\"\nloaders_per_worker = 0\n"),
+             Catch::Contains("data.loader_placement: coordinator places loader processes"));
   CHECK_THAT(config_error("[dist]\nworld_size = 4\nmin_workers = 5\n"),
              Catch::Contains("dist.min_workers: must not exceed dist.world_size (5 > 4)"));
   CHECK_THAT(config_error("[dist]\nworld_size = 4\nmax_workers = 2\n"),

@@ -467,3 +467,32 @@ TEST_CASE(
   // Batches do not depend on who decodes them: the same final state as worker-started loaders.
   CHECK(differing_records(f.checkpoints("reference"), f.checkpoints("placed")) == 0);
 }
+
+TEST_CASE("harvest run: an eval process evaluates committed checkpoints the coordinator hands it",
+          "[worker][run]") {
+  RunFixture f;
+  const auto result = test::run(f.command(
+      "evaluated", address(),
+      {"train.steps=6", "checkpoint.every_steps=3", "eval.every_steps=3",
+       "eval.manifest=" + (f.dir() / "data" / "test.jsonl").string()}));
+  const std::string coordinator = f.log("evaluated", "coordinator");
+  const std::string evaluator = f.log("evaluated", "eval0");
+  INFO(result.output << coordinator << evaluator);
+  REQUIRE(result.exit_code == 0);
+  // The launcher waited for the eval process too, which ended by itself after the last step.
+  CHECK_THAT(result.output, Catch::Contains("eval0 finished") &&
+                                Catch::Contains("\"checkpoint_step\":6"));
+  // Each committed multiple of eval.every_steps went out as a job and came back with metrics.
+  for (const char* step : {"3", "6"}) {
+    CHECK_THAT(coordinator, Catch::Contains(std::string("eval of step ") + step + " handed to member"));
+    CHECK_THAT(coordinator, Catch::Contains(std::string("eval of step ") + step + " by member") &&
+                                Catch::Contains("retrieval.t2v_r1="));
+  }
+  CHECK_THAT(evaluator, Catch::Contains("step-000000000003: 1 evaluation(s) run, 0 failed") &&
+                            Catch::Contains("step-000000000006: 1 evaluation(s) run, 0 failed"));
+  // Written as `harvest sweep` writes them: a later sweep finds both done.
+  const auto sweep = test::run(f.exe() + " sweep " + (f.dir() / "evaluated").string());
+  INFO(sweep.output);
+  CHECK(sweep.exit_code == 0);
+  CHECK_THAT(sweep.output, Catch::Contains("0 evaluation(s) run, 2 already done"));
+}
