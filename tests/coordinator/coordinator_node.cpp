@@ -1,7 +1,7 @@
 // coordinator_test_node: the processes the coordinator tests start.
 //   coordinator_test_node coordinator [--set section.key=value ...]
 //       runs a coordinator until SIGTERM/SIGINT.
-//   coordinator_test_node peer --address A --role worker|loader [--step-ms N] [--hang-after N]
+//   coordinator_test_node peer --address A --role worker|loader|eval [--step-ms N] [--hang-after N]
 //       [--ckpt-every N] [--server-key F --public-key F --secret-key F] [--set ...]
 //       a fake worker/loader: registers, heartbeats, plays the rendezvous (rank 0 offers a random
 //       128-byte "ncclUniqueId"), advances one step every --step-ms while running, stops advancing
@@ -9,7 +9,9 @@
 //       steps, exits 3 on Shutdown. Prints one line per event on stdout:
 //         assign <member> <rank> <world> <gen> | rendezvous <gen> <rank> <world> <digest> <resume>
 //         abort <gen> <ms since start> | plan <gen> <worker rank> <loaders> | commit <step>
-//         error <kind> <message> | shutdown <reason>
+//         error <kind> <message> | shutdown <reason> | evaljob <job> <checkpoint>
+//       An eval peer answers each evalJob with one metric (t2v_r1 = the job id), or with
+//       --eval-hold never answers (a member that dies mid-evaluation).
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -63,7 +65,10 @@ int run_peer(const std::vector<std::string>& args) {
   Config config = load_config(std::nullopt, overrides_of(args));
   const std::string role = arg_after(args, "--role", "worker");
   init_logging(LogIdentity{role, -1}, parse_log_level(config.logging.level, "logging.level"));
-  ClientOptions options = client_options(config, role == "loader" ? proto::Role::LOADER : proto::Role::WORKER);
+  ClientOptions options = client_options(config, role == "loader" ? proto::Role::LOADER
+                                                 : role == "eval"   ? proto::Role::EVAL
+                                                                    : proto::Role::WORKER);
+  const bool eval_hold = std::find(args.begin(), args.end(), "--eval-hold") != args.end();
   options.address = arg_after(args, "--address", options.address);
   options.data_endpoint = "tcp://127.0.0.1:1";  // never dialled by these tests
   options.desired_rank = std::stoi(arg_after(args, "--rank", "-1"));
@@ -148,6 +153,21 @@ int run_peer(const std::vector<std::string>& args) {
         case Body::CHECKPOINT_COMMIT:
           std::printf("commit %llu\n", static_cast<unsigned long long>(body.getCheckpointCommit().getStep()));
           break;
+        case Body::EVAL_JOB: {
+          const auto job = body.getEvalJob();
+          std::printf("evaljob %llu %s\n", static_cast<unsigned long long>(job.getJobId()),
+                      job.getCheckpoint().cStr());
+          if (eval_hold) break;
+          OutMessage reply;
+          auto r = reply.body().initEvalResult();
+          r.setJobId(job.getJobId());
+          r.setMemberId(client.member_id());
+          auto metric = r.initMetrics(1)[0];
+          metric.setName("t2v_r1");
+          metric.setValue(static_cast<double>(job.getJobId()));
+          client.send(reply);
+          break;
+        }
         case Body::ERROR:
           std::printf("error %d %s\n", static_cast<int>(body.getError().getKind()), body.getError().getMessage().cStr());
           break;

@@ -338,3 +338,38 @@ TEST_CASE("the scheduler deals loaders sticky and balanced: a lost loader moves 
   CHECK(plan_of("l2") == "plan 1 0 2");
   CHECK(plan_of("l1") == "plan 1 1 1");
 }
+
+TEST_CASE("the sweeper hands committed checkpoints to eval members and requeues a lost member's job",
+          "[coordinator]") {
+  Cluster cluster({"dist.world_size=2", "checkpoint.every_steps=20", "eval.every_steps=40"});
+  cluster.start_coordinator();
+  // An eval member that takes a job and never answers, then dies.
+  cluster.start_peer("e0", {"--role", "eval", "--eval-hold"});
+  REQUIRE(cluster.wait_for([](auto s) { return count_members(s, proto::Role::EVAL, proto::MemberState::REGISTERED) == 1; },
+                           10s));
+  for (const char* w : {"w0", "w1"})
+    cluster.start_peer(w, {"--role", "worker", "--ckpt-every", "20", "--step-ms", "10"});
+  const Deadline deadline(10s);
+  while (cluster.peer("e0").output().find("evaljob 1 ") == std::string::npos && !deadline.expired())
+    std::this_thread::sleep_for(20ms);
+  INFO(cluster.logs());
+  // Only multiples of eval.every_steps: step 20 was committed but is not a job.
+  REQUIRE_THAT(cluster.peer("e0").output(), Catch::Contains("evaljob 1 ") && Catch::Contains("step_40"));
+  CHECK(cluster.peer("e0").output().find("evaljob 2") == std::string::npos);  // one job at a time
+  cluster.peer("e0").kill(SIGKILL);
+  cluster.start_peer("e1", {"--role", "eval"});
+  const Deadline requeued(10s);
+  while (cluster.coordinator().output().find("eval of step 40 by member") == std::string::npos && !requeued.expired())
+    std::this_thread::sleep_for(20ms);
+  // The lost member's job went back to the queue, ahead of those that queued meanwhile, and the
+  // new member evaluated it (maybe after a job it got on joining, before the loss was noticed).
+  CHECK_THAT(cluster.coordinator().output(), Catch::Contains("lost during its evaluation of step 40: queued again") &&
+                                                 Catch::Contains("eval of step 40 by member") &&
+                                                 Catch::Contains("t2v_r1=1"));
+  const std::string e1 = cluster.peer("e1").output();
+  CHECK_THAT(e1, Catch::Contains("evaljob 1 ckpt/step_40"));
+  const Deadline more(5s);
+  while (cluster.peer("e1").output().find("evaljob 2 ") == std::string::npos && !more.expired())
+    std::this_thread::sleep_for(20ms);
+  CHECK_THAT(cluster.peer("e1").output(), Catch::Contains("evaljob 2 ") && Catch::Contains("step_80"));
+}
