@@ -12,6 +12,29 @@
 #include "core/log.hpp"
 
 namespace harvest::cli {
+namespace {
+
+// The flags of the commands that ask a running coordinator something (status, checkpoint).
+struct AskArgs {
+  explicit AskArgs(double default_timeout_s) : timeout_s(default_timeout_s) {}
+  ConfigOptions config;
+  std::string address;
+  bool json = false;
+  double timeout_s;
+
+  void add_to(CLI::App& cmd, const std::string& json_help, const std::string& timeout_help) {
+    cmd.add_option("--coordinator", address, "Coordinator endpoint (default: coordinator.address)");
+    cmd.add_flag("--json", json, json_help);
+    cmd.add_option("--timeout", timeout_s, timeout_help)->capture_default_str();
+    config.add_to(cmd);
+  }
+  std::string endpoint(const Config& c) const { return address.empty() ? c.coordinator.address : address; }
+  std::chrono::milliseconds timeout() const {
+    return std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000.0));
+  }
+};
+
+}  // namespace
 
 void add_coordinator_commands(CLI::App& app) {
   auto coordinator_opts = std::make_shared<ConfigOptions>();
@@ -27,50 +50,34 @@ void add_coordinator_commands(CLI::App& app) {
     if (rc != 0) fail(ErrorKind::Runtime, "coordinator stopped: an actor failed (see the log above)");
   });
 
-  auto status_opts = std::make_shared<ConfigOptions>();
-  auto address = std::make_shared<std::string>();
-  auto json = std::make_shared<bool>(false);
-  auto timeout_s = std::make_shared<double>(3.0);
+  auto status_args = std::make_shared<AskArgs>(3.0);
   auto* status = app.add_subcommand("status", "Show a running job: members, generation, step, throughput, checkpoint");
-  status->add_option("--coordinator", *address, "Coordinator endpoint (default: coordinator.address)");
-  status->add_flag("--json", *json, "Print JSON instead of a table");
-  status->add_option("--timeout", *timeout_s, "Seconds to wait for the reply")->capture_default_str();
-  status_opts->add_to(*status);
-  status->callback([status_opts, address, json, timeout_s] {
-    const Config config = status_opts->load();
-    const std::string endpoint = address->empty() ? config.coordinator.address : *address;
-    const auto reply = coord::query_status(
-        endpoint, coord::client_curve_keys(config),
-        std::chrono::milliseconds(static_cast<long long>(*timeout_s * 1000.0)));
-    HARVEST_REQUIRE(reply.has_value(), Runtime, "no status reply from ", endpoint, " within ", *timeout_s,
+  status_args->add_to(*status, "Print JSON instead of a table", "Seconds to wait for the reply");
+  status->callback([status_args] {
+    const Config config = status_args->config.load();
+    const std::string endpoint = status_args->endpoint(config);
+    const auto reply = coord::query_status(endpoint, coord::client_curve_keys(config), status_args->timeout());
+    HARVEST_REQUIRE(reply.has_value(), Runtime, "no status reply from ", endpoint, " within ", status_args->timeout_s,
                     " s (is the coordinator running there? with CURVE on, pass --config with the keys)");
     const auto s = (*reply)->body().getStatusReply();
-    if (*json)
+    if (status_args->json)
       std::cout << coord::status_json(s).dump(2) << "\n";
     else
       std::cout << coord::status_text(s);
   });
 
-  auto ckpt_opts = std::make_shared<ConfigOptions>();
-  auto ckpt_address = std::make_shared<std::string>();
-  auto ckpt_json = std::make_shared<bool>(false);
-  auto ckpt_timeout_s = std::make_shared<double>(600.0);
+  auto ckpt_args = std::make_shared<AskArgs>(600.0);
   auto* checkpoint = app.add_subcommand(
       "checkpoint", "Ask a running job for a checkpoint now; waits until it is committed");
-  checkpoint->add_option("--coordinator", *ckpt_address, "Coordinator endpoint (default: coordinator.address)");
-  checkpoint->add_flag("--json", *ckpt_json, "Print the committed checkpoint as JSON");
-  checkpoint->add_option("--timeout", *ckpt_timeout_s, "Seconds to wait for the commit")->capture_default_str();
-  ckpt_opts->add_to(*checkpoint);
-  checkpoint->callback([ckpt_opts, ckpt_address, ckpt_json, ckpt_timeout_s] {
-    const Config config = ckpt_opts->load();
-    const std::string endpoint = ckpt_address->empty() ? config.coordinator.address : *ckpt_address;
-    const auto reply = coord::request_checkpoint(
-        endpoint, coord::client_curve_keys(config),
-        std::chrono::milliseconds(static_cast<long long>(*ckpt_timeout_s * 1000.0)));
+  ckpt_args->add_to(*checkpoint, "Print the committed checkpoint as JSON", "Seconds to wait for the commit");
+  checkpoint->callback([ckpt_args] {
+    const Config config = ckpt_args->config.load();
+    const std::string endpoint = ckpt_args->endpoint(config);
+    const auto reply = coord::request_checkpoint(endpoint, coord::client_curve_keys(config), ckpt_args->timeout());
     HARVEST_REQUIRE(reply.has_value(), Runtime, "no checkpoint committed through ", endpoint, " within ",
-                    *ckpt_timeout_s, " s (is a job training there? with CURVE on, pass --config with the keys)");
+                    ckpt_args->timeout_s, " s (is a job training there? with CURVE on, pass --config with the keys)");
     const auto c = (*reply)->body().getCheckpointCommit();
-    if (*ckpt_json) {
+    if (ckpt_args->json) {
       std::cout << nlohmann::json{{"step", c.getStep()},
                                   {"path", c.getPath().cStr()},
                                   {"generation", c.getGeneration()}}

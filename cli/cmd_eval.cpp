@@ -131,32 +131,30 @@ struct SweepArgs {
   std::string coordinator;  // set: an eval member taking jobs from the coordinator
 };
 
-// The run's last step is committed (train.steps of its config.toml): no checkpoint will follow.
-bool run_finished(const eval::SweepOptions& options, const std::optional<Config>& config) {
-  if (!config) return false;
-  const fs::path dir =
-      options.checkpoint_dir.empty() ? options.run_dir / "checkpoints" : options.checkpoint_dir;
+// The run's commit marker; nullopt when there is none yet, or it is being replaced this very
+// moment (the next look decides).
+std::optional<checkpoint::Manifest> committed_now(const eval::SweepOptions& options) {
   try {
-    const auto manifest = checkpoint::read_manifest(dir);
-    return manifest && !manifest->committed.empty() &&
-           manifest->committed.front().step >= config->train.steps;
+    return checkpoint::read_manifest(eval::checkpoint_dir_of(options));
   } catch (const Error&) {
-    return false;  // being replaced this very moment: the next look decides
+    return std::nullopt;
   }
 }
 
-// Whether the run's checkpoint marker lists `name` (a step folder) as committed.
+// The run's last step is committed (train.steps of its config.toml): no checkpoint will follow.
+bool run_finished(const eval::SweepOptions& options, const std::optional<Config>& config) {
+  if (!config) return false;
+  const auto manifest = committed_now(options);
+  return manifest && !manifest->committed.empty() &&
+         manifest->committed.front().step >= config->train.steps;
+}
+
+// Whether the run's commit marker lists `name` (a step folder) as committed.
 bool committed_in(const eval::SweepOptions& options, const std::string& name) {
-  const fs::path dir =
-      options.checkpoint_dir.empty() ? options.run_dir / "checkpoints" : options.checkpoint_dir;
-  try {
-    const auto manifest = checkpoint::read_manifest(dir);
-    if (!manifest) return false;
-    for (const auto& c : manifest->committed)
-      if (c.name == name) return true;
-  } catch (const Error&) {
-    // being replaced this very moment
-  }
+  const auto manifest = committed_now(options);
+  if (!manifest) return false;
+  for (const auto& c : manifest->committed)
+    if (c.name == name) return true;
   return false;
 }
 
@@ -232,8 +230,8 @@ void run_sweep_member(const eval::SweepOptions& base, const std::optional<Config
       if (!s.failed.empty()) r.setError(s.failed.front());
       // The step's metrics, as results.json now holds them (evaluated now or earlier).
       std::vector<std::pair<std::string, double>> metrics;
-      const fs::path out = base.out_dir.empty() ? base.run_dir / "eval" : base.out_dir;
-      const nlohmann::ordered_json results = eval::read_sweep_results(out / "results.json");
+      const nlohmann::ordered_json results =
+          eval::read_sweep_results(eval::out_dir_of(base) / "results.json");
       for (const auto& record : results.at("records"))
         if (record.at("checkpoint") == options.only_checkpoint)
           for (const auto& [name, value] : record.at("metrics").items())

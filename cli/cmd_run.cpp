@@ -1,7 +1,8 @@
 // harvest run --config X [--set k=v]...: the local launcher. Starts the coordinator and
 // dist.world_size workers (each starts its own data.loaders_per_worker loaders, or with
 // data.loader_placement = coordinator the launcher starts loaders_per_worker x world_size
-// `harvest loader` processes the coordinator deals to the workers) as child processes, restarts failed ones (coordinator.max_restarts in all), forwards SIGINT/SIGTERM
+// `harvest loader` processes the coordinator deals to the workers; with eval.every_steps and
+// eval.manifest set, an eval process `harvest sweep RUN --coordinator` too) as child processes, restarts failed ones (coordinator.max_restarts in all), forwards SIGINT/SIGTERM
 // (the workers agree on a step, save and commit a final checkpoint, then the coordinator stops)
 // and exits 0 when training finished or stopped cleanly, 1 with the reason when it cannot
 // recover. Children log to <run_dir>/logs/<name>.log; the last line printed is a JSON summary.

@@ -214,8 +214,7 @@ void CoordinatorClient::on_message(const std::string& bytes) {
         const auto plan = body.getShardPlan();
         ShardPlanInfo info;
         info.generation = plan.getGeneration();
-        info.worker_rank = plan.getWorkerRank();
-        for (const uint64_t id : plan.getLoaderMemberIds()) info.loader_member_ids.push_back(id);
+        info.loader_member_ids = to_vector(plan.getLoaderMemberIds());
         options_.on_shard_plan(info);
       }
       break;

@@ -32,7 +32,6 @@ namespace harvest::coord {
 // The part of a ShardPlan a worker acts on (data.loader_placement = coordinator).
 struct ShardPlanInfo {
   uint64_t generation = 0;
-  int32_t worker_rank = -1;
   std::vector<uint64_t> loader_member_ids;  // the loaders that feed this worker, in plan order
 };
 

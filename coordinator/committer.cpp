@@ -25,8 +25,7 @@ void CheckpointCommitter::handle(const std::string& from, const InMessage& messa
     case Body::MEMBER_REATTACHED: {
       const auto e = message.which() == Body::MEMBER_JOINED ? body.getMemberJoined() : body.getMemberReattached();
       if (e.getRole() == proto::Role::WORKER)
-        routing_[e.getMemberId()].assign(reinterpret_cast<const char*>(e.getRoutingId().begin()),
-                                         e.getRoutingId().size());
+        routing_[e.getMemberId()] = routing_id_of(e);
       return;
     }
     case Body::MEMBER_LOST:

@@ -44,8 +44,7 @@ JournalMember member_from(proto::MemberEvent::Reader e) {
   m.device = e.getDevice();
   m.desired_rank = e.getDesiredRank();
   m.data_endpoint = e.getDataEndpoint();
-  const auto rid = e.getRoutingId();
-  m.routing_id.assign(reinterpret_cast<const char*>(rid.begin()), rid.size());
+  m.routing_id = routing_id_of(e);
   return m;
 }
 

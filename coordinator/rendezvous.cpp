@@ -33,7 +33,7 @@ void RendezvousActor::handle(const std::string& from, const InMessage& message) 
       m.member_id = e.getMemberId();
       m.role = e.getRole();
       m.desired_rank = e.getDesiredRank();
-      m.routing_id.assign(reinterpret_cast<const char*>(e.getRoutingId().begin()), e.getRoutingId().size());
+      m.routing_id = routing_id_of(e);
       workers_[m.member_id] = m;
       if (phase_ == Phase::Running && static_cast<int64_t>(ranks_.size()) < settings_.max_workers &&
           static_cast<int64_t>(ranks_.size()) < settings_.world_size) {
@@ -48,7 +48,7 @@ void RendezvousActor::handle(const std::string& from, const InMessage& message) 
       const auto e = body.getMemberReattached();
       auto it = workers_.find(e.getMemberId());
       if (it != workers_.end())
-        it->second.routing_id.assign(reinterpret_cast<const char*>(e.getRoutingId().begin()), e.getRoutingId().size());
+        it->second.routing_id = routing_id_of(e);
       return;
     }
     case Body::MEMBER_LOST: {

@@ -12,7 +12,7 @@ JournalMember from_event(proto::MemberEvent::Reader e) {
   m.member_id = e.getMemberId();
   m.role = e.getRole();
   m.data_endpoint = e.getDataEndpoint();
-  m.routing_id.assign(reinterpret_cast<const char*>(e.getRoutingId().begin()), e.getRoutingId().size());
+  m.routing_id = routing_id_of(e);
   return m;
 }
 

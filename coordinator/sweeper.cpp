@@ -14,8 +14,7 @@ void SweeperActor::handle(const std::string& from, const InMessage& message) {
     case Body::MEMBER_REATTACHED: {
       const auto e = message.which() == Body::MEMBER_JOINED ? body.getMemberJoined() : body.getMemberReattached();
       if (e.getRole() != proto::Role::EVAL) return;
-      Evaluator& ev = evaluators_[e.getMemberId()];
-      ev.routing_id.assign(reinterpret_cast<const char*>(e.getRoutingId().begin()), e.getRoutingId().size());
+      evaluators_[e.getMemberId()].routing_id = routing_id_of(e);
       dispatch();
       return;
     }

@@ -112,6 +112,11 @@ std::string state_name(proto::MemberState state) {
   return cat("state(", static_cast<int>(state), ")");
 }
 
+std::string routing_id_of(proto::MemberEvent::Reader event) {
+  const auto id = event.getRoutingId();
+  return std::string(reinterpret_cast<const char*>(id.begin()), id.size());
+}
+
 std::vector<uint64_t> to_vector(capnp::List<uint64_t>::Reader list) {
   std::vector<uint64_t> out;
   out.reserve(list.size());

@@ -68,6 +68,9 @@ std::string encode(Envelope::Reader envelope);
 // Cap'n Proto list iterators are not standard iterators: copy lists element by element.
 std::vector<uint64_t> to_vector(capnp::List<uint64_t>::Reader list);
 
+// The ZeroMQ routing id a member event carries (where to reach that member).
+std::string routing_id_of(proto::MemberEvent::Reader event);
+
 // An Error envelope's bytes.
 std::string error_message(proto::ErrorKind kind, const std::string& text);
 

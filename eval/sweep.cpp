@@ -203,13 +203,20 @@ std::vector<std::pair<std::string, double>> flat_metrics(const ojson& result) {
   return out;
 }
 
+fs::path checkpoint_dir_of(const SweepOptions& options) {
+  return options.checkpoint_dir.empty() ? options.run_dir / "checkpoints" : options.checkpoint_dir;
+}
+
+fs::path out_dir_of(const SweepOptions& options) {
+  return options.out_dir.empty() ? options.run_dir / "eval" : options.out_dir;
+}
+
 SweepSummary run_sweep(const SweepOptions& options) {
   HARVEST_REQUIRE(!options.tasks.empty(), Usage, "sweep: no task to run (give --task)");
-  const fs::path ck_dir =
-      options.checkpoint_dir.empty() ? options.run_dir / "checkpoints" : options.checkpoint_dir;
+  const fs::path ck_dir = checkpoint_dir_of(options);
   HARVEST_REQUIRE(fs::is_directory(ck_dir), Usage, ck_dir.string(),
                   ": no checkpoint directory (pass the run folder, or --checkpoints DIR)");
-  const fs::path out_dir = options.out_dir.empty() ? options.run_dir / "eval" : options.out_dir;
+  const fs::path out_dir = out_dir_of(options);
   // Bad manifests, class or template files fail now, not after the first checkpoint.
   for (const EvalOptions& t : options.tasks) {
     check_options(t);

@@ -31,6 +31,11 @@ struct SweepSummary {
   std::vector<std::filesystem::path> plots;
 };
 
+// Where a sweep reads checkpoints (<run_dir>/checkpoints unless set) and writes its results
+// (<run_dir>/eval unless set).
+std::filesystem::path checkpoint_dir_of(const SweepOptions& options);
+std::filesystem::path out_dir_of(const SweepOptions& options);
+
 // Reads <out>/results.json when present (throws Runtime naming it when it is not a sweep record).
 nlohmann::ordered_json read_sweep_results(const std::filesystem::path& file);
 

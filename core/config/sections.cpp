@@ -80,7 +80,8 @@ Section data_section() {
       .integer("max_resolution", &DataConfig::max_resolution, closed(16, 16384),
                "Videos whose longer side exceeds this are skipped as bad input.")
       .real("loader_timeout_s", &DataConfig::loader_timeout_s, positive(86400),
-            "A loader process that exits, or sends nothing this long while its batch is awaited, is killed and restarted where it stopped.")
+            "A loader process that exits, or sends nothing this long while its batch is awaited, is killed and restarted where it stopped "
+            "(coordinator-placed: dropped from its worker's deal, its batches dealt to the others; a worker with no loader this long stops with an error).")
       .integer("loader_max_restarts", &DataConfig::loader_max_restarts, closed(0, 1000),
                "Restarts of one loader in a row without a batch from it before the worker gives up with an error.")
       .build();

@@ -199,6 +199,30 @@ std::optional<pid_t> worker_pid(const std::string& address, int rank) {
   return std::nullopt;
 }
 
+// Runs job `name`, SIGKILLs the process `victim` names once the first checkpoint (step 10) is
+// committed, and waits up to `end_wait` for the job to end; returns the launcher's output.
+using Victim = std::function<std::optional<pid_t>(const std::string& addr, test::ChildProcess& run)>;
+std::string run_and_kill(const RunFixture& f, const std::string& name,
+                         const std::vector<std::string>& sets, const Victim& victim,
+                         std::chrono::seconds end_wait = 60s) {
+  const std::string addr = address();
+  test::ChildProcess run(f.argv(name, addr, sets), (f.dir() / (name + ".log")).string());
+  const Deadline deadline(60s);
+  while (latest_step(f.checkpoints(name)) < 10 && !deadline.expired() && run.running())
+    std::this_thread::sleep_for(20ms);
+  std::optional<pid_t> pid;
+  while (!pid && !deadline.expired()) pid = victim(addr, run);
+  INFO(run.output() << f.log(name, "coordinator") << f.log(name, "worker0")
+                    << f.log(name, "worker1") << f.log(name, "loader0") << f.log(name, "loader1"));
+  REQUIRE(pid);
+  REQUIRE(::kill(*pid, SIGKILL) == 0);
+  const auto status = run.wait(end_wait);
+  REQUIRE(status);
+  CHECK(*status == 0);
+  CHECK_THAT(run.output(), Catch::Contains("\"checkpoint_step\":60"));
+  return run.output();
+}
+
 }  // namespace
 
 TEST_CASE("harvest run: two gloo workers reach the target step through coordinator commits",
@@ -303,31 +327,9 @@ TEST_CASE(
   INFO(reference.output);
   REQUIRE(reference.exit_code == 0);
 
-  // Kills one process of a running job once its first checkpoint is committed.
-  auto run_and_kill = [&](const std::string& name,
-                          const std::function<std::optional<pid_t>(
-                              const std::string& addr, test::ChildProcess& run)>& victim) {
-    const std::string addr = address();
-    test::ChildProcess run(f.argv(name, addr, sets), (f.dir() / (name + ".log")).string());
-    const Deadline deadline(60s);
-    while (latest_step(f.checkpoints(name)) < 10 && !deadline.expired() && run.running())
-      std::this_thread::sleep_for(20ms);
-    std::optional<pid_t> pid;
-    while (!pid && !deadline.expired()) pid = victim(addr, run);
-    INFO(run.output() << f.log(name, "coordinator") << f.log(name, "worker0")
-                      << f.log(name, "worker1"));
-    REQUIRE(pid);
-    REQUIRE(::kill(*pid, SIGKILL) == 0);
-    const auto status = run.wait(60s);
-    REQUIRE(status);
-    CHECK(*status == 0);
-    CHECK_THAT(run.output(), Catch::Contains("\"checkpoint_step\":60"));
-    return run.output();
-  };
-
   SECTION("loader: its worker restarts it where it stopped") {
     const std::string out =
-        run_and_kill("loader", [](const std::string& addr, test::ChildProcess&) {
+        run_and_kill(f, "loader", sets, [](const std::string& addr, test::ChildProcess&) {
           const auto worker = worker_pid(addr, 1);
           const auto loaders = worker ? children_of(*worker, "loader") : std::vector<pid_t>{};
           return loaders.empty() ? std::nullopt : std::optional<pid_t>(loaders.front());
@@ -339,7 +341,7 @@ TEST_CASE(
   SECTION(
       "coordinator: the launcher restarts it, it replays its journal and the workers reattach") {
     const std::string out =
-        run_and_kill("coordinator", [](const std::string&, test::ChildProcess& run) {
+        run_and_kill(f, "coordinator", sets, [](const std::string&, test::ChildProcess& run) {
           std::smatch m;
           const std::string text = run.output();
           return std::regex_search(text, m, std::regex(R"(started coordinator \(pid (\d+)\))"))
@@ -441,26 +443,12 @@ TEST_CASE(
 
   std::vector<std::string> placed = sets;
   placed.push_back("data.loader_placement=coordinator");
-  const std::string addr = address();
-  test::ChildProcess run(f.argv("placed", addr, placed), (f.dir() / "placed.log").string());
-  const Deadline deadline(60s);
-  while (latest_step(f.checkpoints("placed")) < 10 && !deadline.expired() && run.running())
-    std::this_thread::sleep_for(20ms);
-  std::optional<pid_t> victim;
-  while (!victim && !deadline.expired()) victim = loader_pid(addr);
-  INFO(run.output() << f.log("placed", "coordinator") << f.log("placed", "worker0")
-                    << f.log("placed", "worker1") << f.log("placed", "loader0")
-                    << f.log("placed", "loader1"));
-  REQUIRE(victim);
-  REQUIRE(::kill(*victim, SIGKILL) == 0);
-  const auto status = run.wait(90s);
-  REQUIRE(status);
-  CHECK(*status == 0);
+  const std::string out = run_and_kill(
+      f, "placed", placed,
+      [](const std::string& addr, test::ChildProcess&) { return loader_pid(addr); }, 90s);
   // The launcher started the loaders (no worker did) and restarted the killed one; the
   // coordinator dealt the replacement to the worker that lost its loader.
-  CHECK_THAT(run.output(), Catch::Contains("started loader1") &&
-                               Catch::Contains("\"restarts\":1") &&
-                               Catch::Contains("\"checkpoint_step\":60"));
+  CHECK_THAT(out, Catch::Contains("started loader1") && Catch::Contains("\"restarts\":1"));
   const std::string workers = f.log("placed", "worker0") + f.log("placed", "worker1");
   CHECK_THAT(workers, Catch::Contains("placed by the coordinator build batches from 0") &&
                           Catch::Contains("the coordinator's shard plan changed"));
