@@ -264,6 +264,7 @@ int run_placed_loader(const std::string& config_file, const std::string& coordin
   coord::ZmqContext zmq;
   std::unique_ptr<Feed> feed;
   std::string feeding;  // the worker endpoint of `feed`
+  std::string wanted;   // the worker endpoint of the newest plan
   uint64_t connections = 0;
   while (!g_stop) {
     const auto wait = std::chrono::milliseconds(feed ? 0 : 100);
@@ -272,28 +273,33 @@ int run_placed_loader(const std::string& config_file, const std::string& coordin
       const auto& message = **event;
       if (message.which() == coord::Body::SHARD_PLAN) {
         const auto plan = message.body().getShardPlan();
-        const std::string endpoint = plan.getWorkerEndpoint();
-        if (endpoint == feeding) continue;  // same worker: it re-deals through `start`
-        feed.reset();
-        feeding = endpoint;
+        wanted = plan.getWorkerEndpoint();
         coord::Progress progress;
         progress.generation = plan.getGeneration();
-        progress.state = endpoint.empty() ? proto::MemberState::REGISTERED : proto::MemberState::RUNNING;
+        progress.state = wanted.empty() ? proto::MemberState::REGISTERED : proto::MemberState::RUNNING;
         client.set_progress(progress);
-        if (endpoint.empty()) {
+        if (wanted.empty())
           spdlog::info("loader: plan for generation {} has no worker for this loader yet",
                        plan.getGeneration());
-          continue;
-        }
-        spdlog::info("loader: feeding rank {} at {} (generation {})", plan.getWorkerRank(),
-                     endpoint, plan.getGeneration());
-        feed = std::make_unique<Feed>(ctx, zmq, endpoint,
+        else if (wanted != feeding)
+          spdlog::info("loader: to feed rank {} at {} (generation {})", plan.getWorkerRank(),
+                       wanted, plan.getGeneration());
+      } else if (message.which() == coord::Body::SHUTDOWN) {
+        g_stop = 1;
+      }
+    }
+    // A plan can arrive before the reply that tells this loader its member id (they come from
+    // different actors): connect only once the id is known, since the hello must carry it. The
+    // same worker again needs no new connection: it re-deals through `start`.
+    if (wanted != feeding && (wanted.empty() || client.member_id() != 0)) {
+      feed.reset();
+      feeding = wanted;
+      if (!feeding.empty()) {
+        feed = std::make_unique<Feed>(ctx, zmq, feeding,
                                       cat("m", client.member_id(), "-c", ++connections));
         LoaderControlMsg hello;
         hello.member_id = client.member_id();
         feed->send_control(hello);
-      } else if (message.which() == coord::Body::SHUTDOWN) {
-        g_stop = 1;
       }
     }
     if (!feed) continue;
