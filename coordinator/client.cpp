@@ -277,6 +277,7 @@ void CoordinatorClient::loop() {
           reg.setDevice(options_.device);
           reg.setDesiredRank(options_.desired_rank);
           reg.setDataEndpoint(options_.data_endpoint);
+          reg.setDataCurveKey(options_.data_curve_key);
         } else {
           Progress p;
           {

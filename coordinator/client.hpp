@@ -43,6 +43,7 @@ struct ClientOptions {
   std::string device = "cpu";
   int32_t desired_rank = -1;
   std::string data_endpoint;
+  std::string data_curve_key;  // public key the data endpoint serves CURVE with; empty: plaintext
   std::chrono::milliseconds heartbeat{100};
   int64_t miss_limit = 5;
   size_t max_message_bytes = 64u << 20;

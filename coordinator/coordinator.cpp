@@ -58,6 +58,11 @@ int Coordinator::run(const std::atomic<int>& stop) {
         return 1;
       }
     }
+    if (settings_.exit_when_done && membership_->job_done()) {
+      spdlog::info("coordinator: training finished and every member has left; exiting "
+                   "(coordinator.exit_when_done)");
+      return 0;
+    }
     std::this_thread::sleep_for(settings_.heartbeat);
   }
   spdlog::info("coordinator: stopping (signal {})", stop.load());

@@ -44,6 +44,7 @@ JournalMember member_from(proto::MemberEvent::Reader e) {
   m.device = e.getDevice();
   m.desired_rank = e.getDesiredRank();
   m.data_endpoint = e.getDataEndpoint();
+  m.data_curve_key = e.getDataCurveKey();
   m.routing_id = routing_id_of(e);
   return m;
 }

@@ -21,6 +21,7 @@ struct JournalMember {
   std::string device;
   int32_t desired_rank = -1;
   std::string data_endpoint;
+  std::string data_curve_key;  // public key the data endpoint serves CURVE with; empty: none
   std::string routing_id;
 };
 

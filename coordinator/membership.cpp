@@ -96,6 +96,7 @@ void MembershipActor::handle_register(const std::string& from, proto::Register::
   m.info.device = reg.getDevice();
   m.info.desired_rank = reg.getDesiredRank();
   m.info.data_endpoint = reg.getDataEndpoint();
+  m.info.data_curve_key = reg.getDataCurveKey();
   m.info.routing_id = from;
   m.last_seen = m.last_progress = Clock::now();
   auto& stored = members_.emplace(m.info.member_id, m).first->second;
@@ -104,6 +105,37 @@ void MembershipActor::handle_register(const std::string& from, proto::Register::
                reg.getMemberId() != 0 ? cat(" (was member ", reg.getMemberId(), ")") : std::string());
   broadcast_event(Body::MEMBER_JOINED, stored, "");
   send_assign(stored);
+  // A loader restarted after the end (its launcher did not know yet) has nothing to feed.
+  if (finished_ && stored.info.role == proto::Role::LOADER)
+    send_shutdown(stored, cat("training finished at step ", last_checkpoint_step_), /*graceful=*/true);
+}
+
+void MembershipActor::send_shutdown(const Member& member, const std::string& reason, bool graceful) {
+  OutMessage out;
+  auto shutdown = out.body().initShutdown();
+  shutdown.setReason(reason);
+  shutdown.setGraceful(graceful);
+  send_to_peer(member.info.routing_id, out.bytes());
+}
+
+void MembershipActor::check_finished() {
+  if (!finished_) {
+    if (settings_.train_steps <= 0 || last_checkpoint_step_ < static_cast<uint64_t>(settings_.train_steps)) return;
+    for (const auto& [id, m] : members_)
+      if (!m.lost && m.info.role == proto::Role::WORKER) return;
+    finished_ = true;
+    size_t loaders = 0;
+    for (const auto& [id, m] : members_) {
+      if (m.lost || m.info.role != proto::Role::LOADER) continue;
+      send_shutdown(m, cat("training finished at step ", last_checkpoint_step_), /*graceful=*/true);
+      ++loaders;
+    }
+    spdlog::info("training finished: step {} is committed and no worker is left; {} loader(s) told to stop",
+                 last_checkpoint_step_, loaders);
+  }
+  for (const auto& [id, m] : members_)
+    if (!m.lost) return;
+  if (!job_done_.exchange(true)) spdlog::info("job done: every member has left");
 }
 
 void MembershipActor::handle_heartbeat(const std::string& from, proto::Heartbeat::Reader hb) {
@@ -180,6 +212,7 @@ void MembershipActor::broadcast_event(Body::Which kind, const Member& m, const s
   e.setDevice(m.info.device);
   e.setDesiredRank(m.info.desired_rank);
   e.setDataEndpoint(m.info.data_endpoint);
+  e.setDataCurveKey(m.info.data_curve_key);
   e.setRoutingId(kj::arrayPtr(reinterpret_cast<const kj::byte*>(m.info.routing_id.data()), m.info.routing_id.size()));
   e.setReason(reason);
   e.setClean(clean);
@@ -221,15 +254,13 @@ void MembershipActor::on_tick() {
                           settings_.miss_limit, " x ", settings_.heartbeat.count(), " ms)"));
     } else if (m.info.role == proto::Role::WORKER && m.reported == proto::MemberState::RUNNING &&
                now - m.last_progress > settings_.step_deadline) {
-      OutMessage out;
-      auto shutdown = out.body().initShutdown();
-      shutdown.setReason(cat("hung: no step progress for ", ms_between(m.last_progress, now), " ms"));
-      shutdown.setGraceful(false);
-      send_to_peer(m.info.routing_id, out.bytes());
+      send_shutdown(m, cat("hung: no step progress for ", ms_between(m.last_progress, now), " ms"),
+                    /*graceful=*/false);
       declare_lost(m, cat("hung: heartbeats arrive but step ", m.step, " has not advanced for ",
                           ms_between(m.last_progress, now), " ms (coordinator.step_deadline_s)"));
     }
   }
+  check_finished();
 }
 
 void MembershipActor::handle_status(const std::string& from) {
@@ -269,7 +300,10 @@ void MembershipActor::handle_status(const std::string& from) {
   }
   reply.setStep(step);
   reply.setSamplesPerSec(throughput);
-  reply.setPhase(ranked == 0 ? "waiting" : running == ranked && ranked == world_size_ ? "running" : "forming");
+  reply.setPhase(finished_ ? "finished"
+                 : ranked == 0 ? "waiting"
+                 : running == ranked && ranked == world_size_ ? "running"
+                               : "forming");
   send_to_peer(from, out.bytes());
 }
 

@@ -2,9 +2,11 @@
 // (miss_limit missed heartbeats; a running worker with no step progress for step_deadline;
 // journal members that do not reattach after a coordinator restart) and answers status
 // requests. Every join and loss goes to the journal and to the rendezvous, scheduler and
-// committer actors as memberJoined / memberLost / memberReattached.
+// committer actors as memberJoined / memberLost / memberReattached. Notices when training is
+// finished and tells the loaders to stop.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <optional>
 
@@ -19,6 +21,10 @@ class MembershipActor : public Actor {
   MembershipActor(ZmqContext& ctx, const CoordinatorSettings& settings, const JobState& replayed,
                   uint64_t incarnation);
   ~MembershipActor() override { stop(); }  // before the members the loop uses go away
+
+  // Any thread. Training is finished (train.steps committed, no live worker) and every other
+  // member has gone too: nothing is left for this coordinator to do (coordinator.exit_when_done).
+  bool job_done() const { return job_done_.load(); }
 
  protected:
   void handle(const std::string& from, const InMessage& message) override;
@@ -50,6 +56,10 @@ class MembershipActor : public Actor {
   // answers Error(unknownMember) and returns null when it does not.
   Member* live_member(const std::string& from, uint64_t member_id);
   void send_assign(const Member& member);
+  // Training is finished once train.steps is committed and no worker is live: loaders are told
+  // to stop (graceful Shutdown), now and when one registers later. Checked every tick.
+  void check_finished();
+  void send_shutdown(const Member& member, const std::string& reason, bool graceful);
   void broadcast_event(Body::Which kind, const Member& member, const std::string& reason, bool clean = false);
 
   CoordinatorSettings settings_;
@@ -61,6 +71,8 @@ class MembershipActor : public Actor {
   uint32_t world_size_ = 0;
   uint64_t last_checkpoint_step_ = 0;
   std::string last_checkpoint_path_;
+  bool finished_ = false;
+  std::atomic<bool> job_done_{false};
 };
 
 }  // namespace harvest::coord

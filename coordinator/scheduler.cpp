@@ -12,6 +12,7 @@ JournalMember from_event(proto::MemberEvent::Reader e) {
   m.member_id = e.getMemberId();
   m.role = e.getRole();
   m.data_endpoint = e.getDataEndpoint();
+  m.data_curve_key = e.getDataCurveKey();
   m.routing_id = routing_id_of(e);
   return m;
 }
@@ -128,7 +129,10 @@ void SchedulerActor::replan() {
       plan.setLoaderCount(static_cast<uint32_t>(feeders[rank].size()));
       plan.setWorkerRank(static_cast<int32_t>(rank));
       plan.setWorldSize(world);
-      plan.setWorkerEndpoint(worker != workers_.end() ? worker->second.data_endpoint : std::string());
+      if (worker != workers_.end()) {
+        plan.setWorkerEndpoint(worker->second.data_endpoint);
+        plan.setWorkerCurveKey(worker->second.data_curve_key);
+      }
       send_to_peer(loaders_.at(feeders[rank][k]).routing_id, out.bytes());
     }
   }
@@ -144,6 +148,7 @@ void SchedulerActor::replan() {
     plan.setWorkerRank(static_cast<int32_t>(rank));
     plan.setWorldSize(world);
     plan.setWorkerEndpoint(worker->second.data_endpoint);
+    plan.setWorkerCurveKey(worker->second.data_curve_key);
     auto ids = plan.initLoaderMemberIds(static_cast<unsigned>(feeders[rank].size()));
     for (size_t i = 0; i < feeders[rank].size(); ++i) ids.set(static_cast<unsigned>(i), feeders[rank][i]);
     send_to_peer(worker->second.routing_id, out.bytes());

@@ -24,6 +24,7 @@ CoordinatorSettings coordinator_settings(const Config& config) {
                   ") <= dist.max_workers (", s.max_workers, ") does not hold");
   s.eval_every_steps = config.eval.every_steps;
   s.train_steps = config.train.steps;
+  s.exit_when_done = config.coordinator.exit_when_done;
   s.curve_server_public = c.curve_server_public;
   s.curve_server_secret = c.curve_server_secret;
   s.curve_authorized_keys = c.curve_authorized_keys;

@@ -30,6 +30,8 @@ struct CoordinatorSettings {
   // the final one, go to eval members; 0: none.
   int64_t eval_every_steps = 0;
   int64_t train_steps = 0;
+  // Coordinator::run returns 0 once training is finished and every member has left.
+  bool exit_when_done = false;
 
   std::chrono::milliseconds lost_after() const { return heartbeat * miss_limit; }
 };

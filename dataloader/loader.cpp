@@ -52,8 +52,9 @@ struct LoaderContext {
   BatchShape shape;
   SkipTally skips;
 
-  explicit LoaderContext(const std::string& config_file) : config(load_config(config_file, {})) {
-    HARVEST_REQUIRE(!config.model.vocab.empty(), Config, config_file,
+  // `origin` names where the config came from, for messages.
+  LoaderContext(Config loaded, const std::string& origin) : config(std::move(loaded)) {
+    HARVEST_REQUIRE(!config.model.vocab.empty(), Config, origin,
                     ": model.vocab is required (loaders tokenize captions)");
     manifest = std::make_shared<const Manifest>(
         load_manifest(config.data.train_manifest, config.data.root));
@@ -78,11 +79,17 @@ struct LoaderContext {
 // ... of the worker's shard stream, within the credit the worker granted.
 class Feed {
  public:
+  // `curve`: keys for a CURVE data endpoint (server_public: the worker's), or none.
   Feed(LoaderContext& ctx, coord::ZmqContext& zmq, const std::string& endpoint,
-       const std::string& routing_id)
+       const std::string& routing_id, const coord::CurveClientKeys& curve = {})
       : ctx_(ctx), socket_(zmq, ZMQ_DEALER, endpoint), peer_(cat("worker endpoint ", endpoint)) {
     socket_.set(ZMQ_ROUTING_ID, routing_id);
     socket_.set(ZMQ_SNDHWM, static_cast<int>(ctx.config.data.queue_depth) + 2);
+    if (curve.enabled()) {
+      socket_.set(ZMQ_CURVE_SERVERKEY, curve.server_public);
+      socket_.set(ZMQ_CURVE_PUBLICKEY, curve.client_public);
+      socket_.set(ZMQ_CURVE_SECRETKEY, curve.client_secret);
+    }
     socket_.connect(endpoint);
   }
 
@@ -228,7 +235,7 @@ class Feed {
 int run_loader(const LoaderOptions& o) {
   HARVEST_REQUIRE(o.count >= 1 && o.index >= 0 && o.index < o.count, Usage, "loader index ",
                   o.index, " outside the worker's ", o.count, " loaders");
-  LoaderContext ctx(o.config_file);
+  LoaderContext ctx(load_config(o.config_file, {}), o.config_file);
   const pid_t parent = ::getppid();
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGINT, on_stop_signal);
@@ -252,8 +259,9 @@ int run_loader(const LoaderOptions& o) {
   return 0;
 }
 
-int run_placed_loader(const std::string& config_file, const std::string& coordinator_address) {
-  LoaderContext ctx(config_file);
+int run_placed_loader(const Config& config, const std::string& origin,
+                      const std::string& coordinator_address) {
+  LoaderContext ctx(config, origin);
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGINT, on_stop_signal);
   coord::ClientOptions options = coord::client_options(ctx.config, proto::Role::LOADER);
@@ -265,6 +273,7 @@ int run_placed_loader(const std::string& config_file, const std::string& coordin
   std::unique_ptr<Feed> feed;
   std::string feeding;  // the worker endpoint of `feed`
   std::string wanted;   // the worker endpoint of the newest plan
+  std::string wanted_key;  // and the public key it serves CURVE with (empty: plaintext)
   uint64_t connections = 0;
   while (!g_stop) {
     const auto wait = std::chrono::milliseconds(feed ? 0 : 100);
@@ -274,6 +283,14 @@ int run_placed_loader(const std::string& config_file, const std::string& coordin
       if (message.which() == coord::Body::SHARD_PLAN) {
         const auto plan = message.body().getShardPlan();
         wanted = plan.getWorkerEndpoint();
+        wanted_key = plan.getWorkerCurveKey();
+        // Both sides take CURVE from the same [coordinator] keys; a mismatch is a config error
+        // (never a silent fall back to plaintext).
+        HARVEST_REQUIRE(wanted.empty() || wanted_key.empty() == !options.curve.enabled(), Config,
+                        "loader: rank ", plan.getWorkerRank(), "'s data endpoint ", wanted,
+                        wanted_key.empty() ? " is plaintext but this loader has CURVE keys"
+                                           : " needs CURVE but this loader has no CURVE keys",
+                        " (coordinator.curve_*): give every peer of the job the same CURVE settings");
         coord::Progress progress;
         progress.generation = plan.getGeneration();
         progress.state = wanted.empty() ? proto::MemberState::REGISTERED : proto::MemberState::RUNNING;
@@ -295,8 +312,10 @@ int run_placed_loader(const std::string& config_file, const std::string& coordin
       feed.reset();
       feeding = wanted;
       if (!feeding.empty()) {
+        coord::CurveClientKeys curve = options.curve;
+        curve.server_public = wanted_key;
         feed = std::make_unique<Feed>(ctx, zmq, feeding,
-                                      cat("m", client.member_id(), "-c", ++connections));
+                                      cat("m", client.member_id(), "-c", ++connections), curve);
         LoaderControlMsg hello;
         hello.member_id = client.member_id();
         feed->send_control(hello);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/config/config.hpp"
 #include "dataloader/sampler.hpp"
 
 namespace harvest::data {
@@ -32,7 +33,9 @@ int run_loader(const LoaderOptions& options);
 // coordinator at `coordinator_address` (empty: the config's coordinator.address) as a loader,
 // follows its ShardPlan to the worker it feeds, says hello with its member id and builds what
 // that worker's `start` says, from the position it names, until the next `start` or plan. Runs
-// until SIGTERM/SIGINT (leaves cleanly, exit 0).
-int run_placed_loader(const std::string& config_file, const std::string& coordinator_address);
+// until SIGTERM/SIGINT or the coordinator's shutdown (leaves cleanly, exit 0). `origin` names
+// where `config` came from, for messages.
+int run_placed_loader(const Config& config, const std::string& origin,
+                      const std::string& coordinator_address);
 
 }  // namespace harvest::data

@@ -138,6 +138,7 @@ class CoordinatedWorker {
       // Bound before registering: the endpoint goes to the coordinator with the registration.
       loader_hub_ = std::make_shared<LoaderHub>(config);
       client.data_endpoint = loader_hub_->endpoint();
+      client.data_curve_key = loader_hub_->curve_public();
       client.on_shard_plan = [hub = loader_hub_](const coord::ShardPlanInfo& plan) {
         hub->post(plan.generation, plan.loader_member_ids);
       };

@@ -4,7 +4,8 @@
 // as the worker's data endpoint), keeps the newest ShardPlan the coordinator sent for this worker
 // (posted from the coordinator client's thread), remembers which loader said hello from which
 // routing id, and hands out loader incarnation numbers. It lives as long as the worker process;
-// the LoaderSource of each generation (or resume) uses it in turn on the training thread.
+// the LoaderSource of each generation (or resume) uses it in turn on the training thread. With
+// CURVE keys in [coordinator] the endpoint is a CURVE server (docs/data.md "Security").
 #pragma once
 
 #include <atomic>
@@ -21,6 +22,7 @@ namespace harvest {
 namespace coord {
 class ZmqContext;
 class ZmqSocket;
+class ZapActor;
 }  // namespace coord
 
 class LoaderHub {
@@ -31,6 +33,8 @@ class LoaderHub {
   LoaderHub& operator=(const LoaderHub&) = delete;
 
   const std::string& endpoint() const { return endpoint_; }
+  // The public key (Z85) the endpoint serves CURVE with; empty when the job has no CURVE keys.
+  const std::string& curve_public() const { return curve_public_; }
   coord::ZmqSocket& socket() { return *socket_; }
 
   struct Plan {
@@ -59,8 +63,10 @@ class LoaderHub {
 
  private:
   std::unique_ptr<coord::ZmqContext> ctx_;
+  std::unique_ptr<coord::ZapActor> zap_;  // allow-list check; CURVE with authorized keys only
   std::unique_ptr<coord::ZmqSocket> socket_;
   std::string endpoint_;
+  std::string curve_public_;
   mutable std::mutex mutex_;
   Plan plan_;
   std::atomic<uint64_t> aborted_below_{0};

@@ -115,6 +115,7 @@ struct CoordinatorConfig {
   double rendezvous_wait_s = 2.0;   // wait this long for a replacement worker before shrinking
   double reattach_grace_s = 5.0;    // after a restart, journal members must heartbeat within this
   std::string curve_authorized_keys;  // file of allowed client public keys (Z85, one per line)
+  bool exit_when_done = false;        // exit 0 once training is finished and every member left
 };
 
 struct LoggingConfig {

@@ -202,7 +202,9 @@ Section coordinator_section() {
       .real("reattach_grace_s", &CoordinatorConfig::reattach_grace_s, closed(0, 3600),
             "A restarted coordinator waits this long for the journal's live members to reattach before declaring them lost.")
       .text("curve_authorized_keys", &CoordinatorConfig::curve_authorized_keys, {},
-            "CURVE: file of client public keys (Z85, one per line) allowed to connect; empty: any client holding the server's public key.")
+            "CURVE: file of client public keys (Z85, one per line) allowed to connect; empty: any client holding the server's public key. Workers with CURVE keys admit the same loaders on their data endpoints.")
+      .boolean("exit_when_done", &CoordinatorConfig::exit_when_done,
+               "`harvest coordinator` exits 0 once train.steps is committed and every member (workers, loaders, eval members) has left. Off under a Kubernetes StatefulSet, which restarts exited pods; `harvest run` and the Slurm script stop the coordinator themselves.")
       .build();
 }
 

@@ -40,6 +40,8 @@ struct Register {
   desiredRank @4 :Int32;    # -1: any
   dataEndpoint @5 :Text;    # worker: where it pulls batches (loaders push there); loader: empty
   memberId @6 :UInt64;      # 0 on first registration; the old id when re-registering
+  dataCurveKey @7 :Text;    # worker with CURVE keys: the public key (Z85) its data endpoint
+                            # serves CURVE with; empty: a plaintext data endpoint
 }
 
 # Reply to Register and the message that (re)places a member: its id, and its rank in a
@@ -115,6 +117,7 @@ struct ShardPlan {
   worldSize @6 :UInt32;
   workerEndpoint @7 :Text;    # where this loader pushes (workers: their own endpoint)
   loaderMemberIds @8 :List(UInt64);  # workers: the loaders that feed them
+  workerCurveKey @9 :Text;    # the worker's Register.dataCurveKey: connect with CURVE when set
 }
 
 struct StepReport {
@@ -225,7 +228,7 @@ struct StatusReply {
   lastCheckpointPath @5 :Text;
   incarnation @6 :UInt64;
   members @7 :List(MemberStatus);
-  phase @8 :Text;             # waiting | forming | running
+  phase @8 :Text;             # waiting | forming | running | finished (train.steps committed)
   uptimeS @9 :Float64;
 }
 
@@ -242,6 +245,7 @@ struct MemberEvent {
   routingId @7 :Data;
   reason @8 :Text;
   clean @9 :Bool;             # memberLost only: the member left cleanly (Leave.clean)
+  dataCurveKey @10 :Text;
 }
 
 struct GenerationFormed {

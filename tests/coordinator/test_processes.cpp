@@ -373,3 +373,44 @@ TEST_CASE("the sweeper hands committed checkpoints to eval members and requeues 
     std::this_thread::sleep_for(20ms);
   CHECK_THAT(cluster.peer("e1").output(), Catch::Contains("evaljob 2 ") && Catch::Contains("step_80"));
 }
+
+TEST_CASE("training finished: loaders are told to stop, status says finished, a late loader too",
+          "[coordinator]") {
+  // The fake workers ack step 20 (= train.steps) and leave at step 30, once it is committed.
+  Cluster cluster({"dist.world_size=2", "train.steps=20"});
+  cluster.start_coordinator();
+  cluster.start_peer("loader", {"--role", "loader"});
+  for (const char* w : {"w0", "w1"})
+    cluster.start_peer(w, {"--role", "worker", "--ckpt-every", "20", "--leave-after", "30", "--leave-clean"});
+  for (const char* w : {"w0", "w1"}) REQUIRE(cluster.peer(w).wait(10s) == std::optional<int>(0));
+  // The fake loader exits 3 on Shutdown, printing its reason.
+  const auto loader_exit = cluster.peer("loader").wait(10s);
+  INFO(cluster.logs());
+  REQUIRE(loader_exit == std::optional<int>(3));
+  CHECK(cluster.peer("loader").output().find("shutdown training finished at step 20") != std::string::npos);
+  const auto finished = cluster.wait_for([](auto s) { return std::string(s.getPhase().cStr()) == "finished"; }, 5s);
+  REQUIRE(finished);
+  cluster.start_peer("late", {"--role", "loader"});
+  CHECK(cluster.peer("late").wait(10s) == std::optional<int>(3));
+  CHECK(cluster.peer("late").output().find("shutdown training finished at step 20") != std::string::npos);
+  // Without coordinator.exit_when_done the coordinator keeps serving.
+  CHECK(cluster.coordinator().running());
+  CHECK(cluster.status().has_value());
+}
+
+TEST_CASE("coordinator.exit_when_done: the coordinator exits 0 once training is finished and every member left",
+          "[coordinator]") {
+  Cluster cluster({"dist.world_size=2", "train.steps=20", "coordinator.exit_when_done=true"});
+  cluster.start_coordinator();
+  cluster.start_peer("loader", {"--role", "loader"});
+  for (const char* w : {"w0", "w1"})
+    cluster.start_peer(w, {"--role", "worker", "--ckpt-every", "20", "--leave-after", "30", "--leave-clean"});
+  const auto exit_code = cluster.coordinator().wait(20s);
+  INFO(cluster.logs());
+  REQUIRE(exit_code == std::optional<int>(0));
+  CHECK(cluster.peer("loader").wait(5s) == std::optional<int>(3));
+  const std::string log = cluster.coordinator().output();
+  CHECK(log.find("training finished: step 20 is committed and no worker is left; 1 loader(s) told to stop") !=
+        std::string::npos);
+  CHECK(log.find("exiting (coordinator.exit_when_done)") != std::string::npos);
+}

@@ -6,17 +6,22 @@
 # networking is not touched). Host A runs `harvest coordinator`, hosts B and C one
 # `harvest worker` each (ranks 0 and 1) under deploy/bin/supervise, the way a scheduler would
 # start them. The control plane runs over tcp with CURVE on: a server key pair and one key pair
-# per worker, and an authorized_keys file listing the two workers. All hosts share /tmp.
+# per worker and for the loaders, and an authorized_keys file listing them. All hosts share /tmp.
 #
 # Checks:
-#   1. a clean run trains to train.steps: both workers exit 0, the checkpoint at train.steps is
-#      committed, the coordinator exits 0 on SIGTERM; the traffic runs between the namespace
-#      addresses (coordinator bound on host A's address, Gloo on the workers' dist.host; a
-#      wildcard listener on host B, c10d's TCPStore, is printed as a NOTE, not failed);
+#   1. a clean run with coordinator-placed loaders (data.loader_placement = coordinator): two
+#      `harvest loader`s on host A feed the workers on B and C over each worker's CURVE data
+#      endpoint; it trains to train.steps: both workers exit 0, the checkpoint at train.steps is
+#      committed, the coordinator tells the loaders to stop (they exit 0) and exits 0 on SIGTERM;
+#      the traffic runs between the namespace addresses
+#      (coordinator bound on host A's address, Gloo on the workers' dist.host; a wildcard
+#      listener on host B, c10d's TCPStore, is printed as a NOTE, not failed);
 #   2. a peer without an authorized key is refused: `harvest status` from host C without keys
 #      and with a stranger's keys gets no answer, with a worker's key it gets the members; the
 #      coordinator logs the refused stranger;
-#   3. a second run: the harvest worker process on host C is SIGKILLed after the first commit,
+#   3. a second run (worker-started loaders; coordinator.exit_when_done, so the coordinator
+#      exits 0 by itself at the end): the harvest worker process on host C is SIGKILLed after
+#      the first commit,
 #      supervise restarts it, the group resumes from the last committed checkpoint and trains to
 #      train.steps; steps trained twice (before the kill, after the resume) must log the same
 #      losses; the times from the kill to the abort, the restart and the next step are printed.
@@ -184,11 +189,11 @@ mkdir -p "$WORK/logs" "$WORK/keys"
   >"$WORK/logs/setup.log" 2>&1 || fail "harvest data synth"
 "$HARVEST" data vocab --manifest "$WORK/data/train.jsonl" --size 700 --out "$WORK/vocab.txt.gz" \
   >>"$WORK/logs/setup.log" 2>&1 || fail "harvest data vocab"
-for k in server coordinator worker0 worker1 stranger; do
+for k in server coordinator worker0 worker1 loader stranger; do
   "$HARVEST" keygen --out "$WORK/keys/$k" >>"$WORK/logs/setup.log" 2>&1 || fail "harvest keygen $k"
 done
-{ echo "# the two workers"; cat "$WORK/keys/worker0.public"; echo; cat "$WORK/keys/worker1.public"; echo; } \
-  >"$WORK/keys/authorized"
+{ echo "# the two workers and the loaders"; cat "$WORK/keys/worker0.public"; echo
+  cat "$WORK/keys/worker1.public"; echo; cat "$WORK/keys/loader.public"; echo; } >"$WORK/keys/authorized"
 sed -i '/^$/d' "$WORK/keys/authorized"
 
 # run.toml: what every host shares; each role adds its own keys, rank and address with --set.
@@ -242,11 +247,23 @@ status_from() {
 COORD=0
 SUP_B=0
 SUP_C=0
-start_job() {  # start_job NAME STEPS EVERY
+LOADERS=()
+PLACED=0
+EXIT_WHEN_DONE=0
+start_job() {  # start_job NAME STEPS EVERY placed|exit-when-done
   local name=$1 steps=$2 every=$3
+  PLACED=0
+  EXIT_WHEN_DONE=0
+  [[ $4 == placed ]] && PLACED=1
+  [[ $4 == exit-when-done ]] && EXIT_WHEN_DONE=1
   RUN_DIR=$WORK/$name
   local common=(--config "$WORK/run.toml" --set "logging.run_dir=$RUN_DIR"
     --set "train.steps=$steps" --set "checkpoint.every_steps=$every")
+  # placed: two loaders run on host A (a CPU host), the coordinator deals them to the workers
+  # and tells them to stop once training is finished. exit-when-done: the coordinator then exits
+  # by itself (coordinator.exit_when_done); otherwise SIGTERM stops it.
+  if [[ $PLACED -eq 1 ]]; then common+=(--set "data.loader_placement=coordinator"); fi
+  if [[ $EXIT_WHEN_DONE -eq 1 ]]; then common+=(--set "coordinator.exit_when_done=true"); fi
   # The coordinator never uses a client key pair, but the config check wants one beside
   # curve_server_public; it gets its own (not in authorized_keys).
   # shellcheck disable=SC2046
@@ -269,6 +286,18 @@ start_job() {  # start_job NAME STEPS EVERY
   PIDS+=("$SUP_C")
   MUST_LIVE=([coordinator on host A]=$COORD [supervise of rank 0 on host B]=$SUP_B
     [supervise of rank 1 on host C]=$SUP_C)
+  LOADERS=()
+  if [[ $PLACED -eq 1 ]]; then
+    local i
+    for i in 0 1; do
+      # shellcheck disable=SC2046
+      ip netns exec "$NS_A" "$HARVEST" loader "${common[@]}" $(client_keys loader) \
+        >"$WORK/logs/$name-loader$i.log" 2>&1 &
+      LOADERS+=("$!")
+      PIDS+=("$!")
+      MUST_LIVE["loader $i on host A"]=$!
+    done
+  fi
 }
 
 # The step of the newest committed checkpoint of run folder $1 (0 if none).
@@ -301,8 +330,26 @@ finish_job() {  # finish_job NAME STEPS: workers exit 0, STEPS committed, coordi
     fail "$name: harvest ckpt inspect of the checkpoint folder failed"
   grep -Eq "step-0*$steps +step $steps +2 part" "$WORK/logs/$name-inspect.log" ||
     fail "$name: harvest ckpt inspect does not list step $steps with 2 parts: $(cat "$WORK/logs/$name-inspect.log")"
-  local stop_started
+  local stop_started i
   stop_started=$(now_ms)
+  if [[ $PLACED -eq 1 ]]; then
+    # Training is finished: the coordinator tells the loaders to stop.
+    for i in "${!LOADERS[@]}"; do
+      wait_exit 20 "loader $i on host A ($name) after training finished" "${LOADERS[$i]}"
+      rc=$?
+      [[ $rc -eq 0 ]] || fail "loader $i ($name) exited $rc, expected 0 after the coordinator's shutdown"
+    done
+    grep -q "training finished: step $steps is committed and no worker is left; 2 loader(s) told to stop" \
+      "$WORK/logs/$name-coordinator.log" || fail "$name: the coordinator did not log telling 2 loaders to stop"
+    log "$name: both loaders exited 0 by themselves $(elapsed "$stop_started") s after the workers"
+  fi
+  if [[ $EXIT_WHEN_DONE -eq 1 ]]; then
+    wait_exit 20 "coordinator on host A ($name) exiting by itself (coordinator.exit_when_done)" "$COORD"
+    rc=$?
+    [[ $rc -eq 0 ]] || fail "coordinator ($name) exited $rc, expected 0 once the job was done"
+    log "$name: coordinator exited 0 by itself $(elapsed "$stop_started") s after the workers"
+    return
+  fi
   kill -TERM "$COORD"
   wait_exit 20 "coordinator on host A ($name) after SIGTERM" "$COORD"
   rc=$?
@@ -314,7 +361,7 @@ finish_job() {  # finish_job NAME STEPS: workers exit 0, STEPS committed, coordi
 STEPS1=20
 log "run 1: $STEPS1 steps, checkpoint every 10"
 run1_started=$(now_ms)
-start_job clean $STEPS1 10
+start_job clean $STEPS1 10 placed
 wait_for 60 "an answer from the coordinator at $ADDRESS to host C's authorized status" status_answers
 log "run 1: coordinator answers host C after $(elapsed "$run1_started") s"
 wait_for 90 "both workers registered and running (harvest status from host C)" both_running
@@ -347,6 +394,20 @@ ip netns exec "$NS_C" ss -tn >"$WORK/ss-c.txt"
 grep -q "$IP_B:[0-9]* *$IP_A:$PORT" "$WORK/ss-b.txt" || fail "no connection from host B ($IP_B) to the coordinator at $IP_A:$PORT"
 grep -q "$IP_C:[0-9]* *$IP_A:$PORT" "$WORK/ss-c.txt" || fail "no connection from host C ($IP_C) to the coordinator at $IP_A:$PORT"
 grep -q "$IP_C:[0-9]* *$IP_B:" "$WORK/ss-c.txt" || fail "no Gloo connection from host C ($IP_C) to host B ($IP_B)"
+# The data plane: the loaders on host A connect to each worker's own data endpoint (CURVE, the
+# workers' keys from the shard plan) and batches flow to B and C.
+data_port() {  # the port worker $1's log says its loader hub listens on
+  sed -n "s|.*listening for coordinator-placed loaders at tcp://$2:\([0-9]*\).*|\1|p" \
+    "$WORK/logs/clean-worker$1.log" | head -n 1
+}
+port_b=$(data_port 0 "$IP_B")
+port_c=$(data_port 1 "$IP_C")
+[[ -n "$port_b" && -n "$port_c" ]] || fail "the workers did not log their data endpoints on $IP_B and $IP_C"
+wait_for 30 "loaders on host A connected to both workers' data endpoints ($IP_B:$port_b, $IP_C:$port_c)" \
+  bash -c "ip netns exec $NS_A ss -tn | grep -q '$IP_B:$port_b' && ip netns exec $NS_A ss -tn | grep -q '$IP_C:$port_c'"
+grep -q "loader: to feed rank" "$WORK/logs/clean-loader0.log" ||
+  fail "loader 0 on host A logged no assignment to a worker"
+log "data plane: loaders on $IP_A feed $IP_B:$port_b and $IP_C:$port_c (CURVE)"
 log "addresses: coordinator bound on $IP_A:$PORT; host B listens on $listeners_b; B->A $(grep -c "$IP_A:$PORT" "$WORK/ss-b.txt") conn, C->A $(grep -c "$IP_A:$PORT" "$WORK/ss-c.txt") conn, Gloo B<->C $(grep -c "$IP_C:" "$WORK/ss-b.txt") conn"
 
 # CURVE: no client key and an unlisted key get no answer; a worker's key gets the members.
@@ -380,7 +441,7 @@ log "run 1: PASS in $(elapsed "$run1_started") s (step $STEPS1 committed, both w
 STEPS2=60
 log "run 2: $STEPS2 steps, checkpoint every 10; SIGKILL rank 1's worker on host C after the first commit"
 run2_started=$(now_ms)
-start_job killed $STEPS2 10
+start_job killed $STEPS2 10 exit-when-done
 wait_for 120 "the first checkpoint commit (step >= 10) of run 2" committed_at_least "$RUN_DIR" 10
 resume_step=$(committed_step "$RUN_DIR")
 (( resume_step < STEPS2 )) || fail "run 2 reached step $STEPS2 before the kill; nothing to resume"

@@ -7,9 +7,13 @@
 #include <fstream>
 #include <thread>
 
+#include "coordinator/curve.hpp"
+#include "coordinator/zmq_socket.hpp"
+#include "core/time.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 #include "tests/dataloader/loader_fixture.hpp"
 #include "tests/support/run.hpp"
+#include "worker/loader_hub.hpp"
 #include "worker/loader_source.hpp"
 #include "worker/manifest_source.hpp"
 // Last: LibTorch pulls in glog, whose CHECK would replace Catch's.
@@ -185,4 +189,58 @@ TEST_CASE("a loader binary that cannot start is reported after data.loader_max_r
                                        Catch::Contains("no-such-harvest") &&
                                        Catch::Contains("restarted 2 times in a row"));
   CHECK(remote.restarts() == 3);
+}
+
+TEST_CASE("a worker's loader hub with CURVE keys admits only authorized CURVE loaders",
+          "[worker][loader][curve]") {
+  const test::TempDir temp;
+  const std::filesystem::path dir = temp.path();
+  for (const char* name : {"server", "worker", "loader", "stranger"})
+    coord::write_keypair(coord::generate_keypair(), (dir / name).string());
+  auto key = [&](const char* name, const char* kind) {
+    return coord::read_key_file((dir / cat(name, ".", kind)).string(), name);
+  };
+  {
+    std::ofstream allow(dir / "authorized");
+    allow << "# worker and loader\n" << key("worker", "public") << "\n" << key("loader", "public") << "\n";
+  }
+  Config config;
+  config.dist.host = "127.0.0.1";
+  config.coordinator.curve_server_public = (dir / "server.public").string();
+  config.coordinator.curve_client_public = (dir / "worker.public").string();
+  config.coordinator.curve_client_secret = (dir / "worker.secret").string();
+  config.coordinator.curve_authorized_keys = (dir / "authorized").string();
+  LoaderHub hub(config);
+  REQUIRE(hub.curve_public() == key("worker", "public"));
+
+  coord::ZmqContext zmq;
+  auto dial = [&](const std::string& id, const char* pair) {
+    auto socket = std::make_unique<coord::ZmqSocket>(zmq, ZMQ_DEALER, id);
+    socket->set(ZMQ_ROUTING_ID, id);
+    socket->set(ZMQ_LINGER, 0);
+    if (pair) {
+      socket->set(ZMQ_CURVE_SERVERKEY, hub.curve_public());
+      socket->set(ZMQ_CURVE_PUBLICKEY, key(pair, "public"));
+      socket->set(ZMQ_CURVE_SECRETKEY, key(pair, "secret"));
+    }
+    socket->connect(hub.endpoint());
+    socket->send({cat("hello from ", id)});
+    return socket;
+  };
+  // A plaintext peer and a CURVE peer whose key is not listed first, then the authorized loader.
+  auto plain = dial("plain", nullptr);
+  auto stranger = dial("stranger", "stranger");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto loader = dial("loader", "loader");
+  std::vector<std::string> heard;
+  const Deadline deadline = Deadline::after_seconds(3.0);
+  while (!deadline.expired())
+    if (auto parts = hub.socket().recv(std::chrono::milliseconds(100)); parts && parts->size() == 2)
+      heard.push_back((*parts)[0] + ": " + (*parts)[1]);
+  CHECK(heard == std::vector<std::string>{"loader: hello from loader"});
+
+  // Without CURVE keys the hub serves plaintext and has no key to hand out.
+  Config open;
+  open.dist.host = "127.0.0.1";
+  CHECK(LoaderHub(open).curve_public().empty());
 }
