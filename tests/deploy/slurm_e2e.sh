@@ -5,7 +5,8 @@
 # slurm-wlm and munge, installed with apt-get when missing; private munged, slurmctld and slurmd
 # on non-default ports with every file under one temp dir, so nothing else on the machine is
 # touched). Two CPU workers train the tiny model:
-#   1. a short job runs to train.steps: COMPLETED, exit 0, checkpoint at train.steps committed;
+#   1. a short job with coordinator-placed loaders (a second srun step) runs to train.steps:
+#      COMPLETED, exit 0, checkpoint at train.steps committed, the loader step ends by itself;
 #   2. a longer job gets USR1 mid-run (`scancel --signal=USR1 --batch`, what --signal=B:USR1@N
 #      sends before the time limit): the workers stop with a final checkpoint, the script requeues
 #      the job, the job runs again, resumes from that committed checkpoint and completes.
@@ -188,10 +189,12 @@ EOF
 export HARVEST_EXE=$harvest HARVEST_SUPERVISE=$repo/deploy/bin/supervise HARVEST_PORT=$coordinator_port
 # harvest.sbatch binds the first address of `hostname -I`; a machine with none gets loopback.
 if [[ -z $(hostname -I 2>/dev/null | tr -d ' ') ]]; then export HARVEST_IFACE=lo; fi
-submit() { # RUN_NAME STEPS EVERY: prints the job id
-  sbatch --parsable --ntasks=2 --chdir="$tmp" --output="$tmp/job-%j.out" --job-name="e2e-$1" \
-    "$sbatch_script" "$tmp/tiny.toml" "logging.run_dir=$tmp/run-$1" "train.steps=$2" \
-    "checkpoint.every_steps=$3"
+submit() { # RUN_NAME STEPS EVERY [SECTION.KEY=VALUE ...]: prints the job id
+  local name=$1 steps=$2 every=$3
+  shift 3
+  sbatch --parsable --ntasks=2 --chdir="$tmp" --output="$tmp/job-%j.out" --job-name="e2e-$name" \
+    "$sbatch_script" "$tmp/tiny.toml" "logging.run_dir=$tmp/run-$name" "train.steps=$steps" \
+    "checkpoint.every_steps=$every" "$@"
 }
 job_field() { scontrol show job "$1" 2>/dev/null | grep -o "$2=[^ ]*" | head -n 1 | cut -d= -f2; }
 job_done() { [[ $(job_field "$1" JobState) =~ ^(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY)$ ]]; }
@@ -211,13 +214,19 @@ expect_completed() { # JOB RUN_NAME STEPS
   grep -q "training finished" "$tmp/job-$1.out" || fail "job $1: no 'training finished' in its output"
 }
 
-# ---- 1. a job that runs to the end
+# ---- 1. a job that runs to the end, its loaders a step of their own placed by the coordinator
 t0=$SECONDS
-job=$(submit short 6 3) || fail "sbatch refused the short job"
+job=$(submit short 6 3 data.loader_placement=coordinator) || fail "sbatch refused the short job"
 submitted+=("$job")
-log "job $job (short: 6 steps, 2 workers) submitted"
+log "job $job (short: 6 steps, 2 workers, 2 coordinator-placed loaders) submitted"
 wait_until 240 "job $job to finish" job_done "$job"
 expect_completed "$job" short 6
+grep -q "starting 2 coordinator-placed loader task(s)" "$tmp/job-$job.out" ||
+  fail "job $job: the script did not start the loader step"
+grep -q "loader step ended with 0" "$tmp/job-$job.out" ||
+  fail "job $job: the loader step did not end by itself with 0 after training finished"
+grep -q "2 loader(s) told to stop" "$tmp/run-short/logs/coordinator.log" ||
+  fail "job $job: the coordinator did not tell the 2 loaders to stop"
 short_s=$((SECONDS - t0))
 log "job $job COMPLETED, checkpoint step 6 committed: ${short_s} s from submission"
 
