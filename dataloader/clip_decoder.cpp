@@ -36,7 +36,8 @@ Clip decode_clip(const std::string& path, const ClipOptions& options, SampleRng&
   if (options.sampling_fps <= 0 && span_frames < options.frames) {
     // Fewer frames than T: every frame once, then the last one repeated.
     std::vector<FramePtr> all =
-        start && *start > 0 ? reader.frames_at({*start}) : std::vector<FramePtr>{};
+        start && *start > 0 ? reader.frames_at({*start}, VideoReader::After::More)
+                            : std::vector<FramePtr>{};
     std::vector<FramePtr> rest = reader.next_frames(static_cast<size_t>(options.frames));
     for (auto& f : rest) {
       const bool inside = reader.time_of(*f) < span.end;

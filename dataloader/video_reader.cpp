@@ -97,7 +97,8 @@ VideoReader::VideoReader(std::string path, ReaderOptions options)
     : path_(std::move(path)),
       options_(options),
       deadline_(Deadline::after_seconds(options.timeout_s)),
-      packet_(make_packet()) {
+      packet_(make_packet()),
+      drain_disabled_(!options.early_drain) {
   route_ffmpeg_logs();
   info_.path = path_;
   struct stat st {};
@@ -255,6 +256,8 @@ void VideoReader::reset_position() {
   demux_done_ = false;
   demux_ts_ = INT64_MIN;
   input_done_ = false;
+  drained_early_ = false;
+  target_sent_ = false;
   last_pts_.reset();
   held_.reset();
   pending_.reset();
@@ -298,6 +301,31 @@ bool VideoReader::needed(const AVPacket& packet) {
   }
 }
 
+// Whether `packet` (the front of queue_) holds the frame on screen at target_: its pts is at or
+// before the target and no packet up to where every later pts is past the target (or the end of
+// the input) has a pts in between. Unknown (no pts, look-ahead limit) is not proof.
+bool VideoReader::is_target(const AVPacket& packet) {
+  const int64_t p = packet.pts;
+  if (target_ == INT64_MIN || p == AV_NOPTS_VALUE || p > target_) return false;
+  for (size_t i = 1;; ++i) {
+    if (i == queue_.size()) {
+      if (queue_.size() >= kLookaheadPackets) return false;
+      if (!demux_one()) return demux_done_;
+    }
+    const AVPacket& later = *queue_[i];
+    if (later.pts == AV_NOPTS_VALUE) return false;
+    if (later.pts > p && later.pts <= target_) return false;
+    if (later.dts != AV_NOPTS_VALUE && later.dts > target_) return true;
+  }
+}
+
+// Whether the frame for `target_pts` is better reached by a seek than by decoding on from
+// `position`: it is far, or a keyframe lies in between.
+bool VideoReader::seek_wanted(int64_t target_pts, int64_t position) const {
+  const int64_t threshold = std::llround(options_.seek_threshold_s / av_q2d(time_base_));
+  return target_pts - position > threshold || keyframe_ahead(target_pts, position);
+}
+
 // Whether the index knows a keyframe after everything demuxed so far (and after `position`, the
 // decode position) and, by a margin, before `target_pts`: seeking there skips decoding the frames
 // in between, which no target needs.
@@ -333,6 +361,15 @@ std::optional<FramePtr> VideoReader::decode_next() {
                 ": avcodec_receive_frame failed: ", av_error_text(rc));
     if (input_done_) return std::nullopt;  // flushed decoder that still asks for input
 
+    // The target's packet is in: when what comes next is reached by a seek anyway (or nothing
+    // comes next), drain the decoder for it rather than decode the packets behind it.
+    if (target_sent_ && !drain_disabled_ &&
+        (next_target_ ? seek_wanted(*next_target_, target_) : drain_when_last_)) {
+      input_done_ = true;
+      drained_early_ = true;
+      avcodec_send_packet(codec_.get(), nullptr);
+      continue;
+    }
     if (queue_.empty() && !demux_one()) {
       // End of the input: drain what the decoder holds.
       input_done_ = true;
@@ -342,9 +379,11 @@ std::optional<FramePtr> VideoReader::decode_next() {
     // A frame no target can use: let the decoder drop it when nothing references it (about half
     // of a B-frame stream) instead of reconstructing it. Reference frames decode regardless.
     codec_->skip_frame = needed(*queue_.front()) ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+    if (!target_sent_ && is_target(*queue_.front())) target_sent_ = true;
     PacketPtr packet = std::move(queue_.front());
     queue_.pop_front();
     rc = avcodec_send_packet(codec_.get(), packet.get());
+    ++sent_packets_;
     if (rc < 0 && rc != AVERROR(EAGAIN) && ++decode_errors_ > kMaxDecodeErrors)
       bad_video(BadReason::DecodeError, path_, ": ", decode_errors_, " packets rejected by the ",
                 info_.codec, " decoder, last: ", av_error_text(rc));
@@ -360,21 +399,25 @@ bool VideoReader::seek(int64_t target_pts) {
   return true;
 }
 
-std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times) {
+std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times, After after) {
   std::vector<FramePtr> out;
   out.reserve(times.size());
   const int64_t threshold = std::llround(options_.seek_threshold_s / av_q2d(time_base_));
+  drain_when_last_ = after == After::Done;
   for (size_t k = 0; k < times.size(); ++k) {
     HARVEST_REQUIRE(k == 0 || times[k] >= times[k - 1], Usage, path_,
                     ": frames_at needs ascending times, got ", times[k - 1], " then ", times[k]);
     const int64_t target = to_pts(times[k]);
     const int64_t position = pending_ ? pending_->pts : held_ ? held_->pts : start_pts_;
     // Far ahead of what is decoded, or a keyframe in between (and not already at the end):
-    // jump to the keyframe before the target.
-    if (!input_done_ && (!pending_ || pending_->pts <= target) &&
-        (target - position > threshold || keyframe_ahead(target, position)))
+    // jump to the keyframe before the target. After an early drain a seek is the only way on.
+    if ((!pending_ || pending_->pts <= target) &&
+        (drained_early_ || (!input_done_ && seek_wanted(target, position))))
       seek(target);
     target_ = target;
+    target_sent_ = false;
+    next_target_.reset();
+    if (k + 1 < times.size()) next_target_ = to_pts(times[k + 1]);
     int retreats = 0;
     while (true) {
       // Consume frames until the next one is past the target.
@@ -388,6 +431,13 @@ std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times) {
         held_ = std::move(pending_);
       }
       if (held_) break;
+      if (drained_early_) {
+        // The target's frame did not come out of the drain (a corrupt packet): decode this
+        // reader the plain way from here on.
+        drain_disabled_ = true;
+        if (!seek(target)) open();
+        continue;
+      }
       if (!pending_) {
         if (at_start_)
           bad_video(BadReason::ZeroFrames, path_, ": the video stream decodes to no frame");
@@ -406,7 +456,7 @@ std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times) {
       }
     }
     const AVFrame& shown = held_ ? *held_ : *pending_;
-    if (input_done_ && !pending_ && info_.duration > 0) {
+    if (input_done_ && !drained_early_ && !pending_ && info_.duration > 0) {
       // Hit the end of the data before the target: acceptable for the last frame's own span,
       // but frames stopping far before the declared duration mean a truncated file.
       const double last = time_of(shown);
@@ -422,7 +472,10 @@ std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times) {
 }
 
 std::vector<FramePtr> VideoReader::next_frames(size_t n) {
+  HARVEST_REQUIRE(!drained_early_, Internal, path_,
+                  ": next_frames after frames_at(..., After::Done); pass After::More");
   target_ = INT64_MIN;  // every frame is wanted
+  next_target_.reset();
   std::vector<FramePtr> out;
   if (held_) out.push_back(std::move(held_));
   if (pending_ && out.size() < n) out.push_back(std::move(pending_));

@@ -20,6 +20,8 @@ struct ReaderOptions {
   double timeout_s = 30.0;        // deadline for open + every decode call of this reader
   int threads = 1;                // decoder threads
   double seek_threshold_s = 2.0;  // jump ahead by seeking when the next target is this far away
+  bool early_drain = true;        // frames_at drains for a target instead of decoding past it
+                                  // (off: only for benchmarks comparing the two)
 };
 
 struct VideoInfo {
@@ -46,9 +48,16 @@ class VideoReader {
 
   const VideoInfo& info() const { return info_; }
 
+  // What the caller does after frames_at: More (next_frames follows) or Done (nothing, or
+  // another frames_at at later times).
+  enum class After { Done, More };
+
   // The frame displayed at each time; `times` ascending. Seeks to the keyframe before a far
-  // target and decodes forward. Throws BadVideo (ZeroFrames, Truncated, Timeout, DecodeError).
-  std::vector<FramePtr> frames_at(const std::vector<double>& times);
+  // target and decodes forward. Once the packet of a target's frame is in the decoder and the
+  // next target is reached by a seek anyway (or there is none and `after` is Done), the decoder
+  // is drained instead of fed the packets behind it: those frames would only be decoded to be
+  // dropped. Throws BadVideo (ZeroFrames, Truncated, Timeout, DecodeError).
+  std::vector<FramePtr> frames_at(const std::vector<double>& times, After after = After::Done);
 
   // Up to `n` frames from the current position in presentation order (short videos).
   std::vector<FramePtr> next_frames(size_t n);
@@ -58,6 +67,8 @@ class VideoReader {
 
   // Frames the decoder has reconstructed so far (skipped and never-sent frames not counted).
   int64_t decoded_frames() const { return decoded_frames_; }
+  // Packets handed to the decoder so far (decoded, or dropped by skip_frame).
+  int64_t sent_packets() const { return sent_packets_; }
 
  private:
   static int interrupt(void* self);
@@ -66,6 +77,8 @@ class VideoReader {
   std::optional<FramePtr> decode_next();
   bool demux_one();
   bool needed(const AVPacket& packet);
+  bool is_target(const AVPacket& packet);
+  bool seek_wanted(int64_t target_pts, int64_t position) const;
   bool keyframe_ahead(int64_t target_pts, int64_t position) const;
   bool seek(int64_t target_pts);
   void reset_position();
@@ -89,10 +102,18 @@ class VideoReader {
   std::optional<int64_t> last_pts_;
   int decode_errors_ = 0;
   int64_t decoded_frames_ = 0;
+  int64_t sent_packets_ = 0;
   std::deque<PacketPtr> queue_;      // demuxed packets of the stream not yet sent to the decoder
   bool demux_done_ = false;          // av_read_frame reported the end (or a read error)
   int64_t demux_ts_ = INT64_MIN;     // dts (else pts) of the newest demuxed packet
   int64_t target_ = INT64_MIN;       // pts being looked for; INT64_MIN: every frame is wanted
+  // The target after target_ (nullopt: none), and whether draining after target_'s packet is
+  // allowed when none follows; target_sent_: the packet of target_'s frame went to the decoder.
+  std::optional<int64_t> next_target_;
+  bool drain_when_last_ = false;
+  bool target_sent_ = false;
+  bool drained_early_ = false;       // input_done_ by an early drain: more frames need a seek
+  bool drain_disabled_ = false;      // an early drain lost its target once: never again here
   FramePtr held_;                    // last frame with pts <= the current target
   FramePtr pending_;                 // first decoded frame after it
 };

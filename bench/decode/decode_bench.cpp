@@ -62,7 +62,7 @@ struct HarvestRun {
 };
 
 // One timed run of harvest's decode path: clips/s over `passes` passes of the list.
-HarvestRun run_harvest(const DecodeBenchOptions& o) {
+HarvestRun run_harvest(const DecodeBenchOptions& o, bool early_drain = true) {
   const int64_t total = static_cast<int64_t>(o.videos.size()) * o.passes;
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> checksum{0};
@@ -73,6 +73,7 @@ HarvestRun run_harvest(const DecodeBenchOptions& o) {
     c.frames = o.frames;
     c.out_width = c.out_height = o.size;
     c.reader.threads = 1;
+    c.reader.early_drain = early_drain;
     for (int64_t i = next++; i < total; i = next++) {
       data::SampleRng rng(static_cast<uint64_t>(i));
       const data::Clip clip =
@@ -132,13 +133,15 @@ nlohmann::json run_decode_bench(const DecodeBenchOptions& options) {
   const std::string codec = probe.info().codec;
 
   run_harvest(o);  // warm-up: page cache, lazy library initialisation
-  std::vector<double> ours, theirs;
+  std::vector<double> ours, no_drain, theirs;
   double decoded_per_clip = 0, pyav_decoded_per_clip = 0;
   for (int r = 0; r < o.reps; ++r) {
     const HarvestRun run = run_harvest(o);
     ours.push_back(run.clips_per_s);
     decoded_per_clip = run.decoded_frames_per_clip;
-    std::fprintf(stderr, "rep %d harvest %.2f clips/s", r, ours.back());
+    no_drain.push_back(run_harvest(o, /*early_drain=*/false).clips_per_s);
+    std::fprintf(stderr, "rep %d harvest %.2f clips/s  without early drain %.2f clips/s", r,
+                 ours.back(), no_drain.back());
     if (o.reference) {
       const nlohmann::json ref = run_reference(o);
       theirs.push_back(ref.at("clips_per_s").get<double>());
@@ -152,6 +155,8 @@ nlohmann::json run_decode_bench(const DecodeBenchOptions& options) {
   nlohmann::json j;
   j["clips_per_s"] = median(ours);
   j["frames_per_s"] = median(ours) * static_cast<double>(o.frames);
+  j["no_early_drain_clips_per_s"] = median(no_drain);
+  j["early_drain_speedup"] = median(no_drain) > 0 ? median(ours) / median(no_drain) : 0.0;
   if (o.reference) {
     j["pyav_clips_per_s"] = median(theirs);
     j["ratio_vs_pyav"] = median(theirs) > 0 ? median(ours) / median(theirs) : 0.0;

@@ -1,6 +1,7 @@
 // `harvest bench decode`: clips/s and frames/s of the dataloader's decode path (eval sampling,
 // resize to SxS) against PyAV doing the same sampling (bench/reference/decode_reference.py),
-// interleaved A B A B with medians reported.
+// interleaved A B A B with medians reported; harvest also runs without the reader's early drain
+// (VideoReader::frames_at) in each repetition, so its effect is measured side by side too.
 #pragma once
 
 #include <cstdint>

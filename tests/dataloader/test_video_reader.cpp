@@ -2,6 +2,8 @@
 // CFR, B-frames (with seeks), VFR, MPEG-TS (non-zero start), raw H.264 (no timestamps),
 // rotation, odd sizes, 10-bit and 4:4:4, clip segments.
 #include <catch2/catch.hpp>
+
+#include <cstring>
 #include <cmath>
 #include <numeric>
 
@@ -96,9 +98,26 @@ TEST_CASE("the frame for time t is the last frame with pts <= t", "[dataloader]"
       check_against_reference(v, 8.0, 100.0, uneven);
       ReaderOptions opts;
       VideoReader reader(v, opts);
-      reader.frames_at(middles);
+      const auto drained = reader.frames_at(middles);
       INFO(name << " decoded " << reader.decoded_frames() << " of 80 frames");
       CHECK(reader.decoded_frames() < 50);
+      // The early drain (the decoder is drained for a target whose successor needs a seek
+      // anyway) feeds fewer packets and changes no picture.
+      opts.early_drain = false;
+      VideoReader plain(v, opts);
+      const auto fed = plain.frames_at(middles);
+      INFO("packets sent: " << reader.sent_packets() << " with early drain, "
+                            << plain.sent_packets() << " without");
+      CHECK(reader.sent_packets() < plain.sent_packets());
+      REQUIRE(drained.size() == fed.size());
+      for (size_t i = 0; i < fed.size(); ++i) {
+        CHECK(drained[i]->pts == fed[i]->pts);
+        for (int plane = 0; plane < 3; ++plane)
+          for (int y = 0; y < (plane ? fed[i]->height / 2 : fed[i]->height); ++y)
+            CHECK(std::memcmp(drained[i]->data[plane] + y * drained[i]->linesize[plane],
+                              fed[i]->data[plane] + y * fed[i]->linesize[plane],
+                              static_cast<size_t>(plane ? fed[i]->width / 2 : fed[i]->width)) == 0);
+      }
     }
     const auto vp9 = test::ffmpeg(test::ramp_source(8) + " -c:v libvpx-vp9 -g 6 -deadline realtime",
                                   dir.file("short_gop.webm"));
