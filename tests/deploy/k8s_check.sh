@@ -8,7 +8,9 @@
 # rank = the pod's completion index; dist.host = the pod IP; workers dial the headless Service
 # the coordinator binds behind; exit 2 fails the Job; GPUs are requested; config, journal and
 # checkpoints sit where every pod sees them; the ConfigMap's TOML passes `harvest config check`
-# with the workers' overrides (when HARVEST_BINARY is given).
+# with the workers' overrides (when HARVEST_BINARY is given). The optional loaders component
+# (deploy/k8s/loaders) adds a Deployment of `harvest loader` pods and switches the coordinator and
+# the workers to data.loader_placement=coordinator.
 #
 # Offline: no cluster is needed. kubectl parses every object (`kubectl label --local -o json`),
 # which catches malformed YAML and unknown kinds; schema validation needs an API server and is
@@ -69,6 +71,18 @@ EOF
   sed -n '/^replacements:/,$p' deploy/k8s/kustomization.yaml
 } >"$work/overlay/kustomization.yaml"
 render "$work/overlay" "$work/overlay.json"
+
+# The optional loaders component (deploy/k8s/loaders) over the base.
+mkdir -p "$work/with-loaders"
+cat >"$work/with-loaders/kustomization.yaml" <<EOF
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../base
+components:
+  - ../base/loaders
+EOF
+render "$work/with-loaders" "$work/loaders.json"
 
 python3 - "$work" "$harvest" <<'PY'
 import json
@@ -298,7 +312,68 @@ def check_job(objs, where, expect_world=None):
 world, worker, cm, wset = check_job(load(f"{work}/job.json"), "deploy/k8s")
 check_job(load(f"{work}/overlay.json"), "deploy/k8s with completions 3", expect_world=3)
 
+# The loaders component: a Deployment running `harvest loader` that dials the same coordinator as
+# the workers, data.loader_placement=coordinator for the loaders, the workers and the coordinator
+# (and for nobody without the component), data.loaders_per_worker x world size replicas, no GPU,
+# the ConfigMap at its --config path, no CURVE secret key beyond a client's.
+if "data.loader_placement" in (wset or {}):
+    fail("deploy/k8s: without the loaders component the workers must keep worker-placed loaders")
+lobjs = load(f"{work}/loaders.json")
+lworld, lworker, lcm, lwset = check_job(lobjs, "deploy/k8s with the loaders component")
+deployments = [o for o in lobjs if o.get("kind") == "Deployment"]
+loader_replicas = deployments[0]["spec"].get("replicas") if len(deployments) == 1 else None
+if len(deployments) != 1:
+    fail(f"deploy/k8s/loaders: expected one Deployment, found {len(deployments)}")
+else:
+    dep = deployments[0]
+    lc = container(dep, "loader")
+    sts = one(lobjs, "StatefulSet", "deploy/k8s/loaders")
+    coord = container(sts, "coordinator") if sts else None
+    if lc and coord and lwset is not None:
+        largs = argv(lc)
+        lset = sets(largs)
+        if largs[:2] != ["harvest", "loader"]:
+            fail(f"deploy/k8s/loaders: the loader container runs {largs[:2]}")
+        if option(largs, "--endpoint"):
+            fail("deploy/k8s/loaders: a placed loader takes no --endpoint")
+        for name, s_ in (("loader", lset), ("worker", lwset), ("coordinator", sets(argv(coord)))):
+            if s_.get("data.loader_placement") != "coordinator":
+                fail(f"deploy/k8s/loaders: the {name} does not get data.loader_placement=coordinator")
+        if lset.get("coordinator.address") != lwset.get("coordinator.address"):
+            fail(f"deploy/k8s/loaders: loaders dial {lset.get('coordinator.address')}, workers "
+                 f"{lwset.get('coordinator.address')}")
+        toml = next(iter(lcm["data"].values())) if lcm else ""
+        m = re.search(r"^\s*loaders_per_worker\s*=\s*(\d+)", toml, re.M)
+        per_worker = int(m.group(1)) if m else 1
+        if lworld and dep["spec"].get("replicas") != per_worker * lworld:
+            fail(f"deploy/k8s/loaders: {dep['spec'].get('replicas')} replicas, expected "
+                 f"data.loaders_per_worker {per_worker} x {lworld} workers")
+        if "nvidia.com/gpu" in lc.get("resources", {}).get("limits", {}):
+            fail("deploy/k8s/loaders: loaders request a GPU")
+        vols = {v["name"]: v for v in pod_spec(dep).get("volumes", [])}
+        mounts = {mt["mountPath"]: vols.get(mt["name"], {}) for mt in lc.get("volumeMounts", [])}
+        config = option(largs, "--config")
+        folder = os.path.split(config[0])[0] if len(config) == 1 else None
+        if mounts.get(folder, {}).get("configMap", {}).get("name") != (lcm or {}).get("metadata", {}).get("name"):
+            fail(f"deploy/k8s/loaders: --config {config} is not the ConfigMap's mount")
+        for v in vols.values():
+            items = [i["key"] for i in v.get("secret", {}).get("items", [])]
+            if v.get("secret") and (not items or "server.secret" in items):
+                fail("deploy/k8s/loaders: loaders must get the client key pair and the server's "
+                     "public key only (secret items)")
+        if harvest and toml:
+            path = os.path.join(work, "loader.toml")
+            with open(path, "w") as f:
+                f.write(toml)
+            cmd = [harvest, "config", "check", path]
+            for key, value in lset.items():
+                cmd += ["--set", f"{key}={value}"]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                fail(f"`{' '.join(cmd)}` exit {r.returncode}: {r.stdout}{r.stderr}")
+
 # The shared claim: ReadWriteMany (pods on several nodes write one checkpoint folder).
+
 pvc = one(load(f"{work}/storage.json"), "PersistentVolumeClaim", "deploy/k8s/storage")
 if pvc:
     if pvc["metadata"]["name"] != "harvest-shared":
@@ -333,5 +408,5 @@ if failures:
     for f in failures:
         print(f"k8s_check: FAIL: {f}", file=sys.stderr)
     sys.exit(1)
-print(f"k8s_check: ok (world size {world}; overlay with completions 3 propagates)")
+print(f"k8s_check: ok (world size {world}; overlay with completions 3 propagates; loaders component: {loader_replicas} placed loaders)")
 PY
