@@ -133,7 +133,7 @@ Section dist_section() {
       .integer("max_workers", &DistConfig::max_workers, closed(0, 65536),
                "Elastic upper bound; 0: world_size.")
       .real("bucket_mb", &DistConfig::bucket_mb, positive(4096), "Gradient all-reduce bucket size in MiB.")
-      .real("timeout_s", &DistConfig::timeout_s, positive(86400), "Deadline of every collective operation.")
+      .real("timeout_s", &DistConfig::timeout_s, positive(86400), "Deadline of every collective operation. It also bounds how long a rank waits in a collective for a peer that is still waiting for data (its loaders starting, a loader replaced): keep it above the loaders' start-up time.")
       .text("host", &DistConfig::host, {},
             "Address this worker's Gloo connections bind; rank 0 also serves the group's store there. Loopback by default; set it per node for multi-node runs (e.g. --set dist.host=$(hostname -i)).")
       .build();
