@@ -555,6 +555,15 @@ void LoaderSource::pump_hub(std::chrono::milliseconds wait) {
   while (auto parts = data::recv_parts(socket->get(), who)) handle_hub(std::move(*parts));
 }
 
+void LoaderSource::log_ignored(const std::string& what) {
+  ++ignored_;
+  if (ignored_ <= 10)
+    spdlog::warn("{}; ignored", what);
+  else if (ignored_ % 1000 == 0)
+    spdlog::warn("loader hub {}: {} messages ignored so far (the last: {})", hub_->endpoint(),
+                 ignored_, what);
+}
+
 void LoaderSource::handle_hub(std::vector<std::shared_ptr<data::ZmqMessage>> parts) {
   HARVEST_ASSERT(!parts.empty(), "ROUTER message without a routing id");
   const std::string identity(reinterpret_cast<const char*>(parts[0]->data()), parts[0]->size());
@@ -565,13 +574,10 @@ void LoaderSource::handle_hub(std::vector<std::shared_ptr<data::ZmqMessage>> par
     try {
       msg = data::decode_control(*parts[1], who);
     } catch (const Error& e) {
-      spdlog::warn("{}; ignored", e.what());
-      return;
+      return log_ignored(e.what());
     }
-    if (msg.kind != data::LoaderControlMsg::Kind::Hello || msg.member_id == 0) {
-      spdlog::warn("{}: sent a control message that is not a placed loader's hello; ignored", who);
-      return;
-    }
+    if (msg.kind != data::LoaderControlMsg::Kind::Hello || msg.member_id == 0)
+      return log_ignored(cat(who, ": sent a control message that is not a placed loader's hello"));
     hub_->hellos()[msg.member_id] = identity;
     for (Loader& l : loaders_) {
       if (l.member_id != msg.member_id || l.identity == identity) continue;

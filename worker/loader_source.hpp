@@ -127,6 +127,10 @@ class LoaderSource final : public ShardSource {
   Clock::time_point unplaced_since_;
   uint64_t generations_ = 0;
   int64_t restarts_ = 0, peak_queued_ = 0;
+  // Hub messages ignored (not a placed loader's hello): the first few are logged, then one line
+  // per 1000, so a flood cannot fill the log.
+  int64_t ignored_ = 0;
+  void log_ignored(const std::string& what);
   std::map<std::string, int64_t> bad_;
 };
 

@@ -14,13 +14,16 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <random>
 #include <regex>
 #include <sstream>
 
 #include "checkpoint/commit.hpp"
 #include "checkpoint/reader.hpp"
 #include "coordinator/client.hpp"
+#include "coordinator/zmq_socket.hpp"
 #include "core/time.hpp"
+#include "dataloader/batch_wire.hpp"
 #include "tests/coordinator/process.hpp"
 #include "tests/support/run.hpp"
 
@@ -487,4 +490,58 @@ TEST_CASE("harvest run: an eval process evaluates committed checkpoints the coor
   INFO(sweep.output);
   CHECK(sweep.exit_code == 0);
   CHECK_THAT(sweep.output, Catch::Contains("0 evaluation(s) run, 2 already done"));
+}
+
+TEST_CASE("harvest run: garbage sent to a worker's loader endpoint is ignored and training ends",
+          "[worker][run]") {
+  RunFixture f;
+  const std::vector<std::string> sets{"train.steps=20", "checkpoint.every_steps=10",
+                                      "data.loaders_per_worker=1", "dist.timeout_s=60",
+                                      "data.loader_placement=coordinator"};
+  test::ChildProcess run(f.argv("garbage", address(), sets), (f.dir() / "garbage.log").string());
+  // The worker's data endpoint, from its log.
+  const std::regex listening("listening for coordinator-placed loaders at (tcp://[0-9.]+:[0-9]+)");
+  std::smatch m;
+  std::string endpoint;
+  const Deadline deadline(60s);
+  while (endpoint.empty() && !deadline.expired() && run.running()) {
+    const std::string log = f.log("garbage", "worker0");
+    if (std::regex_search(log, m, listening)) endpoint = m[1];
+    std::this_thread::sleep_for(20ms);
+  }
+  INFO(run.output() << f.log("garbage", "worker0"));
+  REQUIRE(!endpoint.empty());
+
+  coord::ZmqContext ctx;
+  coord::ZmqSocket rogue(ctx, ZMQ_DEALER, "rogue");
+  rogue.set(ZMQ_LINGER, 0);
+  rogue.connect(endpoint);
+  auto control = [](data::LoaderControlMsg::Kind kind, uint64_t member) {
+    data::LoaderControlMsg msg;
+    msg.kind = kind;
+    msg.member_id = member;
+    const data::ZmqMessage part = data::encode_control(msg);
+    return std::string(reinterpret_cast<const char*>(part.data()), part.size());
+  };
+  // Well-formed control messages a loader would not send (or from a member this worker was not
+  // dealt), then random bytes in 1 to 4 parts: a fake batch header among them.
+  rogue.send({control(data::LoaderControlMsg::Kind::Hello, 424242)});
+  rogue.send({control(data::LoaderControlMsg::Kind::Start, 1)});
+  rogue.send({control(data::LoaderControlMsg::Kind::Hello, 0)});
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    coord::Multipart parts(1 + rng() % 4);
+    for (auto& p : parts) {
+      p.resize(rng() % 600);
+      for (auto& c : p) c = static_cast<char>(rng());
+    }
+    rogue.send(parts);
+  }
+  const auto status = run.wait(120s);
+  INFO(f.log("garbage", "worker1") << f.log("garbage", "coordinator"));
+  REQUIRE(status);
+  CHECK(*status == 0);
+  CHECK_THAT(run.output(), Catch::Contains("\"checkpoint_step\":20") && Catch::Contains("\"restarts\":0"));
+  CHECK_THAT(f.log("garbage", "worker0"),
+             Catch::Contains("not a placed loader's hello; ignored") && Catch::Contains("; ignored"));
 }
