@@ -545,3 +545,28 @@ TEST_CASE("harvest run: garbage sent to a worker's loader endpoint is ignored an
   CHECK_THAT(f.log("garbage", "worker0"),
              Catch::Contains("not a placed loader's hello; ignored") && Catch::Contains("; ignored"));
 }
+
+TEST_CASE("harvest worker: with coordinator-placed loaders and none started it stops naming what to start",
+          "[worker][run]") {
+  RunFixture f;
+  const std::string addr = address();
+  // `harvest run`'s flags, used for the separate roles: --set list after the subcommand.
+  std::vector<std::string> common;
+  const auto all = f.argv("noloader", addr,
+                          {"dist.world_size=1", "data.loader_placement=coordinator",
+                           "data.loader_timeout_s=2", "train.steps=5"});
+  common.assign(all.begin() + 2, all.end());
+  std::vector<std::string> coordinator{f.exe(), "coordinator"};
+  coordinator.insert(coordinator.end(), common.begin(), common.end());
+  test::ChildProcess coord(coordinator, (f.dir() / "noloader-coordinator.log").string());
+  std::vector<std::string> worker{f.exe(), "worker", "--rank", "0"};
+  worker.insert(worker.end(), common.begin(), common.end());
+  test::ChildProcess w(worker, (f.dir() / "noloader-worker.log").string());
+  const auto status = w.wait(90s);
+  INFO(w.output() << coord.output());
+  REQUIRE(status);
+  CHECK(*status == 1);
+  CHECK_THAT(w.output(), Catch::Contains("no loader feeds this worker") &&
+                             Catch::Contains("data.loader_timeout_s") &&
+                             Catch::Contains("harvest loader --config X"));
+}
