@@ -410,10 +410,18 @@ std::vector<FramePtr> VideoReader::frames_at(const std::vector<double>& times, A
     const int64_t target = to_pts(times[k]);
     const int64_t position = pending_ ? pending_->pts : held_ ? held_->pts : start_pts_;
     // Far ahead of what is decoded, or a keyframe in between (and not already at the end):
-    // jump to the keyframe before the target. After an early drain a seek is the only way on.
-    if ((!pending_ || pending_->pts <= target) &&
-        (drained_early_ || (!input_done_ && seek_wanted(target, position))))
+    // jump to the keyframe before the target. After an early drain a seek is the only way on,
+    // even when the drain put out a frame past this target: packets it was not fed may hold
+    // frames shown before that one.
+    if (drained_early_) {
+      if (!seek(target)) {
+        drain_disabled_ = true;  // no seeking here: decode from the start, and plainly
+        open();
+      }
+    } else if (!input_done_ && (!pending_ || pending_->pts <= target) &&
+               seek_wanted(target, position)) {
       seek(target);
+    }
     target_ = target;
     target_sent_ = false;
     next_target_.reset();

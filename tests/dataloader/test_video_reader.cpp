@@ -133,6 +133,21 @@ TEST_CASE("the frame for time t is the last frame with pts <= t", "[dataloader]"
     check_against_reference(v, 2.9, 100.0);
     check_against_reference(v, 2.9, 0.3);
   }
+  SECTION("a 3 s gap right after B-frames: a target in the gap after an early drain") {
+    // 10 fps, frames 12.. shifted 3 s later, fixed B-frame runs: frames 9-11 are B-frames that
+    // reference frame 12 (at 4.2 s). A target at 0.95 s followed by one at 3.5 s (a seek away)
+    // drains the decoder after frame 9's packet, which leaves frame 12 as the next frame out and
+    // frames 10 and 11 never fed: the frame for 3.5 s is 11 (1.1 s), not 9 and not 12.
+    const auto v = test::ffmpeg(
+        test::ramp_source(3) +
+            " -vf \"setpts='if(gte(N,12),N*0.1+3,N*0.1)/TB'\" -fps_mode vfr"
+            " -c:v libx264 -bf 3 -x264-params b-adapt=0:b-pyramid=none:keyint=100:scenecut=0"
+            " -video_track_timescale 1000",
+        dir.file("gap.mp4"));
+    check_against_reference(v, 5.9, 2.0, {0.95, 3.5});
+    check_against_reference(v, 5.9, 2.0, {0.85, 3.5, 4.25});
+    check_against_reference(v, 5.9, 2.0, {1.05, 3.9});
+  }
   SECTION("MPEG-TS with a non-zero start time") {
     const auto v =
         test::ffmpeg(test::ramp_source(3) + " -c:v libx264 -bf 2 -g 10", dir.file("cfr.ts"));
