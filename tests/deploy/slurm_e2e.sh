@@ -5,11 +5,12 @@
 # slurm-wlm and munge, installed with apt-get when missing; private munged, slurmctld and slurmd
 # on non-default ports with every file under one temp dir, so nothing else on the machine is
 # touched). Two CPU workers train the tiny model:
-#   1. a short job with coordinator-placed loaders (a second srun step) runs to train.steps:
-#      COMPLETED, exit 0, checkpoint at train.steps committed, the loader step ends by itself;
-#   2. a longer job gets USR1 mid-run (`scancel --signal=USR1 --batch`, what --signal=B:USR1@N
-#      sends before the time limit): the workers stop with a final checkpoint, the script requeues
-#      the job, the job runs again, resumes from that committed checkpoint and completes.
+#   1. a short job runs to train.steps: COMPLETED, exit 0, checkpoint at train.steps committed;
+#   2. a longer job, its loaders a second srun step placed by the coordinator, gets USR1 mid-run
+#      (`scancel --signal=USR1 --batch`, what --signal=B:USR1@N sends before the time limit):
+#      the workers stop with a final checkpoint, the script requeues
+#      the job (ending the loader step), the job runs again, resumes from that committed
+#      checkpoint and completes, and the loader step then ends by itself with 0.
 # Exit 0 pass, 1 fail, 77 skip (not root, or apt cannot install the packages).
 # shellcheck disable=SC2317 # functions called from traps and through wait_until
 set -uo pipefail
@@ -214,28 +215,23 @@ expect_completed() { # JOB RUN_NAME STEPS
   grep -q "training finished" "$tmp/job-$1.out" || fail "job $1: no 'training finished' in its output"
 }
 
-# ---- 1. a job that runs to the end, its loaders a step of their own placed by the coordinator
+# ---- 1. a job that runs to the end (worker-started loaders)
 t0=$SECONDS
-job=$(submit short 6 3 data.loader_placement=coordinator) || fail "sbatch refused the short job"
+job=$(submit short 6 3) || fail "sbatch refused the short job"
 submitted+=("$job")
-log "job $job (short: 6 steps, 2 workers, 2 coordinator-placed loaders) submitted"
+log "job $job (short: 6 steps, 2 workers) submitted"
 wait_until 240 "job $job to finish" job_done "$job"
 expect_completed "$job" short 6
-grep -q "starting 2 coordinator-placed loader task(s)" "$tmp/job-$job.out" ||
-  fail "job $job: the script did not start the loader step"
-grep -q "loader step ended with 0" "$tmp/job-$job.out" ||
-  fail "job $job: the loader step did not end by itself with 0 after training finished"
-grep -q "2 loader(s) told to stop" "$tmp/run-short/logs/coordinator.log" ||
-  fail "job $job: the coordinator did not tell the 2 loaders to stop"
+grep -q "loader task(s)" "$tmp/job-$job.out" && fail "job $job: a loader step without data.loader_placement = coordinator"
 short_s=$((SECONDS - t0))
 log "job $job COMPLETED, checkpoint step 6 committed: ${short_s} s from submission"
 
 # ---- 2. a job stopped by USR1 mid-run, requeued by the script, resumed, completed
 target=60
 t0=$SECONDS
-job=$(submit long $target 5) || fail "sbatch refused the long job"
+job=$(submit long $target 5 data.loader_placement=coordinator) || fail "sbatch refused the long job"
 submitted+=("$job")
-log "job $job (long: $target steps, checkpoint every 5) submitted"
+log "job $job (long: $target steps, checkpoint every 5, 2 coordinator-placed loaders) submitted"
 has_checkpoint() { [[ -f $tmp/run-long/checkpoints/latest ]]; } # the commit marker; cheap to poll
 wait_until 240 "job $job's first committed checkpoint" has_checkpoint
 first_ckpt_s=$((SECONDS - t0))
@@ -251,6 +247,10 @@ stop_step=$(committed_step "$tmp/run-long")
   fail "job $job: committed step $stop_step after the stop, expected in [$usr1_step, $target)"
 grep -q "stopped before train.steps: requeueing" "$tmp/job-$job.out" ||
   fail "job $job was requeued, but not by harvest.sbatch's stop path"
+grep -q "starting 2 coordinator-placed loader task(s)" "$tmp/job-$job.out" ||
+  fail "job $job: the script did not start the loader step"
+grep -q "loader step ended with" "$tmp/job-$job.out" ||
+  fail "job $job: the script did not end the loader step after the stop"
 log "job $job requeued ${requeue_s} s after USR1, stopped at committed step $stop_step"
 # Slurm holds a requeued batch job back (BeginTime, about 2 min); let it start at once.
 if [[ $(job_field "$job" Reason) == BeginTime ]]; then scontrol update JobId="$job" StartTime=now; fi
@@ -262,6 +262,11 @@ grep -q "resumed from .*step-0*$stop_step/part-00000-of-00002.h5 at step $stop_s
   fail "job $job: worker 0 did not resume from step $stop_step (no 'resumed from ... at step $stop_step')"
 restarted_from_0=$(awk '/resumed from/ { resumed = 1 } resumed && /training from step 0 to/' "$tmp/run-long/logs/worker0.log")
 [[ -z $restarted_from_0 ]] || fail "job $job: worker 0 trained from step 0 again after resuming: $restarted_from_0"
+last_loader_end=$(grep -o "loader step ended with [0-9]*" "$tmp/job-$job.out" | tail -n 1)
+[[ $last_loader_end == "loader step ended with 0" ]] ||
+  fail "job $job: after training finished the loader step did not end by itself with 0 ($last_loader_end)"
+grep -q "2 loader(s) told to stop" "$tmp/run-long/logs/coordinator.log" ||
+  fail "job $job: the coordinator did not tell the 2 loaders to stop at the end"
 log "job $job ran again, resumed at step $stop_step and COMPLETED, checkpoint step $target committed: ${rerun_s} s after release"
 
 log "PASS: short job ${short_s} s; long job: first checkpoint ${first_ckpt_s} s, USR1 to requeued ${requeue_s} s," \
