@@ -170,6 +170,19 @@ def var_of(value):
     return m.group(1) if m else None
 
 
+def config_check(toml, name, overrides):
+    """`harvest config check` of TOML text with --set overrides ($(VAR) values become an IP)."""
+    path = os.path.join(work, name)
+    with open(path, "w") as f:
+        f.write(toml)
+    cmd = [harvest, "config", "check", path]
+    for key, value in overrides.items():
+        cmd += ["--set", f"{key}={re.sub(r'[$][(][A-Z_]+[)]', '10.0.0.1', value)}"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"`{' '.join(cmd)}` exit {r.returncode}: {r.stdout}{r.stderr}")
+
+
 def check_job(objs, where, expect_world=None):
     """Checks of one rendered job; returns (world size, worker container, ConfigMap) for more."""
     job = one(objs, "Job", where)
@@ -362,15 +375,7 @@ else:
                 fail("deploy/k8s/loaders: loaders must get the client key pair and the server's "
                      "public key only (secret items)")
         if harvest and toml:
-            path = os.path.join(work, "loader.toml")
-            with open(path, "w") as f:
-                f.write(toml)
-            cmd = [harvest, "config", "check", path]
-            for key, value in lset.items():
-                cmd += ["--set", f"{key}={value}"]
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode != 0:
-                fail(f"`{' '.join(cmd)}` exit {r.returncode}: {r.stdout}{r.stderr}")
+            config_check(toml, "loader.toml", lset)
 
 # The shared claim: ReadWriteMany (pods on several nodes write one checkpoint folder).
 
@@ -388,15 +393,7 @@ if cm:
     if m and m.group(1).startswith("/") and not m.group(1).startswith("/shared/"):
         fail(f"ConfigMap: logging.run_dir {m.group(1)} is outside the shared volume")
     if harvest:
-        path = os.path.join(work, "harvest.toml")
-        with open(path, "w") as f:
-            f.write(toml)
-        cmd = [harvest, "config", "check", path]
-        for key, value in wset.items():
-            cmd += ["--set", f"{key}={re.sub(r'[$][(][A-Z_]+[)]', '10.0.0.1', value)}"]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            fail(f"`{' '.join(cmd)}` exit {r.returncode}: {r.stdout}{r.stderr}")
+        config_check(toml, "harvest.toml", wset)
         for role in ("coordinator", "worker"):
             r = subprocess.run([harvest, role, "--help"], capture_output=True, text=True)
             if r.returncode != 0:
