@@ -4,12 +4,14 @@
 // results.json and one SVG chart per metric. Defaults come from the run's [eval] config section.
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
 #include "checkpoint/commit.hpp"
+#include "checkpoint/from_config.hpp"
 #include "cli/commands.hpp"
 #include "coordinator/client.hpp"
 #include "coordinator/signal_watcher.hpp"
@@ -177,6 +179,33 @@ void print_sweep_summary(const eval::SweepSummary& s) {
             << std::endl;
 }
 
+// One evalJob: the sweep restricted to `checkpoint` (a committed step folder), answered with the
+// step's flat metrics ("<task>.<metric>") as results.json holds them (evaluated now, by another
+// writer, or earlier) or the first failure. `give_up`: stop waiting for the commit marker.
+SpareEvalOutcome evaluate_job(const eval::SweepOptions& base, const std::string& checkpoint,
+                              const std::function<bool()>& give_up) {
+  eval::SweepOptions options = base;
+  options.only_checkpoint = fs::path(checkpoint).filename().string();
+  // The coordinator announces a commit as soon as its journal holds it; rank 0 writes the
+  // checkpoint folder's commit marker right after. Give it that moment.
+  const Deadline marker = Deadline::after_seconds(30);
+  while (!committed_in(base, options.only_checkpoint) && !marker.expired() && !give_up())
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  SpareEvalOutcome outcome;
+  const eval::SweepSummary s = eval::run_sweep(options);
+  if (!s.failed.empty()) outcome.error = s.failed.front();
+  const nlohmann::ordered_json results =
+      eval::read_sweep_results(eval::out_dir_of(base) / "results.json");
+  for (const auto& record : results.at("records"))
+    if (record.at("checkpoint") == options.only_checkpoint)
+      for (const auto& [name, value] : record.at("metrics").items())
+        outcome.metrics.emplace_back(record.at("task").get<std::string>() + "." + name,
+                                     value.get<double>());
+  std::cout << "harvest sweep: " << options.only_checkpoint << ": " << s.evaluated.size()
+            << " evaluation(s) run, " << s.failed.size() << " failed" << std::endl;
+  return outcome;
+}
+
 // `harvest sweep RUN_DIR --coordinator ADDR`: an eval member. Registers with the coordinator (role
 // eval) and evaluates each checkpoint the coordinator's sweeper hands it (evalJob), as a sweep
 // restricted to that step folder, answering evalResult with the flat metrics ("<task>.<metric>").
@@ -193,7 +222,6 @@ void run_sweep_member(const eval::SweepOptions& base, const std::optional<Config
   coord::CoordinatorClient client(client_options);
   std::cout << "harvest sweep: evaluating the checkpoints the coordinator at " << address
             << " hands out" << std::endl;
-  eval::SweepSummary total;
   auto idle_since = std::chrono::steady_clock::now();
   while (signals.stop().load() == 0) {
     auto event = client.next_event(std::chrono::milliseconds(200));
@@ -210,74 +238,44 @@ void run_sweep_member(const eval::SweepOptions& base, const std::optional<Config
     if (message.which() == coord::Body::SHUTDOWN) break;
     if (message.which() != coord::Body::EVAL_JOB) continue;
     const auto job = message.body().getEvalJob();
-    eval::SweepOptions options = base;
-    options.only_checkpoint = fs::path(job.getCheckpoint().cStr()).filename().string();
-    // The coordinator announces a commit as soon as its journal holds it; rank 0 writes the
-    // checkpoint folder's commit marker right after. Give it that moment.
-    const Deadline marker = Deadline::after_seconds(30);
-    while (!committed_in(base, options.only_checkpoint) && !marker.expired() &&
-           signals.stop().load() == 0)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const std::string checkpoint = job.getCheckpoint().cStr();
     coord::Progress busy;
     busy.state = proto::MemberState::RUNNING;
     client.set_progress(busy);
-    coord::OutMessage reply;
-    auto r = reply.body().initEvalResult();
-    r.setJobId(job.getJobId());
-    r.setMemberId(client.member_id());
+    SpareEvalOutcome outcome;
     try {
-      const eval::SweepSummary s = eval::run_sweep(options);
-      if (!s.failed.empty()) r.setError(s.failed.front());
-      // The step's metrics, as results.json now holds them (evaluated now or earlier).
-      std::vector<std::pair<std::string, double>> metrics;
-      const nlohmann::ordered_json results =
-          eval::read_sweep_results(eval::out_dir_of(base) / "results.json");
-      for (const auto& record : results.at("records"))
-        if (record.at("checkpoint") == options.only_checkpoint)
-          for (const auto& [name, value] : record.at("metrics").items())
-            metrics.emplace_back(record.at("task").get<std::string>() + "." + name,
-                                 value.get<double>());
-      auto list = r.initMetrics(static_cast<unsigned>(metrics.size()));
-      for (size_t i = 0; i < metrics.size(); ++i) {
-        list[static_cast<unsigned>(i)].setName(metrics[i].first);
-        list[static_cast<unsigned>(i)].setValue(metrics[i].second);
-      }
-      for (int64_t step : s.evaluated) total.evaluated.push_back(step);
-      std::cout << "harvest sweep: " << options.only_checkpoint << ": " << s.evaluated.size()
-                << " evaluation(s) run, " << s.failed.size() << " failed" << std::endl;
+      outcome = evaluate_job(base, checkpoint, [&] { return signals.stop().load() != 0; });
     } catch (const Error& e) {
-      r.setError(e.what());
-      std::cout << "harvest sweep: " << options.only_checkpoint << ": " << e.what() << std::endl;
+      outcome.error = e.what();
+      std::cout << "harvest sweep: " << checkpoint << ": " << e.what() << std::endl;
     }
-    client.send(reply);
+    client.send_eval_result(job.getJobId(), outcome.metrics, outcome.error);
     client.set_progress(coord::Progress{});
     idle_since = std::chrono::steady_clock::now();
   }
   client.leave(signals.stop().load() ? "stopped by a signal" : "sweep done", /*clean=*/true);
 }
 
-void run_sweep(SweepArgs args) {
-  // Defaults from the run's [eval] section; flags win.
-  const fs::path config_file = fs::path(args.run_dir) / "config.toml";
-  std::optional<Config> config;
-  if (fs::exists(config_file)) config = load_config(config_file.string(), {});
-  if (config) {
-    const EvalConfig& e = config->eval;
-    if (args.tasks.empty()) args.tasks = e.tasks;
-    if (args.manifests.empty() && !e.manifest.empty()) args.manifests = {e.manifest};
-    if (args.common.frames == 0) args.common.frames = e.frames;
-    if (args.common.batch_size == 0) args.common.batch_size = e.batch_size;
-    if (args.common.wise_ft_alpha < 0 && e.wise_ft_alpha > 0) {
-      args.common.wise_ft_alpha = e.wise_ft_alpha;
-      args.common.base_checkpoint = e.wise_ft_base;
-    }
-    if (args.common.labels.empty()) args.common.labels = e.classes;
-    if (args.common.templates.empty()) args.common.templates = e.templates;
+// The run's [eval] section under the flags: what a flag leaves unset comes from the config.
+void apply_run_defaults(SweepArgs& args, const Config& config) {
+  const EvalConfig& e = config.eval;
+  if (args.tasks.empty()) args.tasks = e.tasks;
+  if (args.manifests.empty() && !e.manifest.empty()) args.manifests = {e.manifest};
+  if (args.common.frames == 0) args.common.frames = e.frames;
+  if (args.common.batch_size == 0) args.common.batch_size = e.batch_size;
+  if (args.common.wise_ft_alpha < 0 && e.wise_ft_alpha > 0) {
+    args.common.wise_ft_alpha = e.wise_ft_alpha;
+    args.common.base_checkpoint = e.wise_ft_base;
   }
+  if (args.common.labels.empty()) args.common.labels = e.classes;
+  if (args.common.templates.empty()) args.common.templates = e.templates;
+}
+
+// The sweep the arguments describe; `config_file` names where defaults would have come from.
+eval::SweepOptions sweep_options(SweepArgs args, const std::string& config_file) {
   if (args.tasks.empty()) args.tasks = {"retrieval"};
   HARVEST_REQUIRE(!args.manifests.empty(), Usage,
-                  "sweep: no eval manifest: pass --manifest or set eval.manifest in ",
-                  config_file.string());
+                  "sweep: no eval manifest: pass --manifest or set eval.manifest in ", config_file);
   HARVEST_REQUIRE(args.manifests.size() == 1 || args.manifests.size() == args.tasks.size(), Usage,
                   "sweep: ", args.manifests.size(), " --manifest for ", args.tasks.size(),
                   " --task (give one for all tasks, or one per task in the same order)");
@@ -291,6 +289,16 @@ void run_sweep(SweepArgs args) {
     options.tasks.push_back(
         args.common.options(task, args.manifests[args.manifests.size() == 1 ? 0 : i], false));
   }
+  return options;
+}
+
+void run_sweep(SweepArgs args) {
+  // Defaults from the run's [eval] section; flags win.
+  const fs::path config_file = fs::path(args.run_dir) / "config.toml";
+  std::optional<Config> config;
+  if (fs::exists(config_file)) config = load_config(config_file.string(), {});
+  if (config) apply_run_defaults(args, *config);
+  const eval::SweepOptions options = sweep_options(args, config_file.string());
   HARVEST_REQUIRE(args.poll_s > 0, Usage, "sweep: --poll-s must be positive, got ", args.poll_s);
   if (!args.coordinator.empty()) {
     HARVEST_REQUIRE(!args.watch, Usage, "sweep: --watch and --coordinator exclude each other");
@@ -330,6 +338,31 @@ void run_sweep(SweepArgs args) {
 }
 
 }  // namespace
+
+SpareEvaluator spare_evaluator(const Config& config) {
+  return [config](const std::string& checkpoint, const std::string& device,
+                  const std::atomic<bool>& cancel) {
+    SpareEvalOutcome outcome;
+    try {
+      HARVEST_REQUIRE(!config.eval.manifest.empty(), Config,
+                      "eval.manifest is not set in this worker's config: nothing to evaluate");
+      SweepArgs args;
+      args.run_dir = config.logging.run_dir;
+      args.checkpoints = checkpoint::checkpoint_dir(config).string();
+      args.common.device = device;
+      args.common.threads = config.train.threads > 0 ? static_cast<int>(config.train.threads) : 0;
+      apply_run_defaults(args, config);
+      eval::SweepOptions options = sweep_options(args, "this worker's config");
+      options.cancel = &cancel;
+      outcome = evaluate_job(options, checkpoint, [&] { return cancel.load(); });
+    } catch (const eval::Cancelled&) {
+      outcome.cancelled = true;
+    } catch (const Error& e) {
+      outcome.error = e.what();
+    }
+    return outcome;
+  };
+}
 
 void add_eval_commands(CLI::App& app) {
   auto ev = std::make_shared<EvalArgs>();

@@ -30,7 +30,9 @@ void add_worker_command(CLI::App& app) {
     const Config config = options->load();
     init_logging(LogIdentity{"worker", -1}, parse_log_level(config.logging.level, "logging.level"));
     coord::SignalWatcher signals;  // before any other thread
-    const int code = run_coordinated_worker(config, *worker_options, signals.stop());
+    WorkerOptions worker = *worker_options;
+    worker.spare_eval = spare_evaluator(config);
+    const int code = run_coordinated_worker(config, worker, signals.stop());
     spdlog::default_logger()->flush();
     std::fflush(nullptr);
     // Groups of aborted generations are left to the process' end with their Gloo threads (see

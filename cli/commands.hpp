@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/config/config.hpp"
+#include "worker/coordinated_worker.hpp"
 
 namespace harvest::cli {
 
@@ -43,6 +44,9 @@ void add_vocab_command(CLI::App& app);     // data vocab
 void add_ckpt_commands(CLI::App& app);  // ckpt inspect|verify, bench checkpoint
 void add_clip_commands(CLI::App& app);  // import-clip, embed
 void add_eval_commands(CLI::App& app);  // eval, sweep
+// What a spare `harvest worker` runs for an evalJob: a sweep of that one step folder with the
+// config's [eval] section, on the worker's device, cancellable between batches (cmd_eval.cpp).
+SpareEvaluator spare_evaluator(const Config& config);
 void add_report_command(CLI::App& app);  // report
 
 // "harvest 0.1.0 (git ...), LibTorch 1.13.0, FFmpeg 5.1, HDF5 1.10.8, ZeroMQ 4.3.4, Cap'n Proto 0.9.2"

@@ -121,6 +121,22 @@ void CoordinatorClient::offer_gloo_store(uint64_t generation, const std::string&
   send(out);
 }
 
+void CoordinatorClient::send_eval_result(uint64_t job_id,
+                                         const std::vector<std::pair<std::string, double>>& metrics,
+                                         const std::string& error) {
+  OutMessage out;
+  auto r = out.body().initEvalResult();
+  r.setJobId(job_id);
+  r.setMemberId(member_id());
+  r.setError(error);
+  auto list = r.initMetrics(static_cast<unsigned>(metrics.size()));
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    list[static_cast<unsigned>(i)].setName(metrics[i].first);
+    list[static_cast<unsigned>(i)].setValue(metrics[i].second);
+  }
+  send(out);
+}
+
 void CoordinatorClient::ack_checkpoint(uint64_t generation, uint64_t step, int32_t rank,
                                        const std::string& path, uint64_t bytes, uint64_t epoch,
                                        uint64_t data_cursor) {

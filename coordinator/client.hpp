@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "coordinator/curve.hpp"
@@ -86,6 +87,9 @@ class CoordinatorClient {
   void offer_gloo_store(uint64_t generation, const std::string& host_port);
   void ack_checkpoint(uint64_t generation, uint64_t step, int32_t rank, const std::string& path, uint64_t bytes,
                       uint64_t epoch, uint64_t data_cursor);
+  // The answer to evalJob `job_id`: the flat metrics ("<task>.<metric>"), or an error (non-empty).
+  void send_eval_result(uint64_t job_id, const std::vector<std::pair<std::string, double>>& metrics,
+                        const std::string& error);
   // clean: the member ends with its group (training finished, or an agreed stop after a committed
   // final checkpoint); the coordinator then does not abort the generation for it.
   void leave(const std::string& reason, bool clean = false);

@@ -27,7 +27,7 @@ Coordinator::Coordinator(const CoordinatorSettings& settings)
   rendezvous_ = std::make_unique<RendezvousActor>(ctx_, settings, job);
   scheduler_ = std::make_unique<SchedulerActor>(ctx_, settings, job);
   committer_ = std::make_unique<CheckpointCommitter>(ctx_, settings, job);
-  sweeper_ = std::make_unique<SweeperActor>(ctx_, settings);
+  sweeper_ = std::make_unique<SweeperActor>(ctx_, settings, job);
   gateway_ = std::make_unique<GatewayActor>(ctx_, settings);
   journal_->start();
   membership_->start();

@@ -8,7 +8,8 @@ namespace harvest::coord {
 
 RendezvousActor::RendezvousActor(ZmqContext& ctx, const CoordinatorSettings& settings, const JobState& replayed)
     : Actor(ctx, actors::kRendezvous, settings.heartbeat,
-            {actors::kGateway, actors::kJournal, actors::kMembership, actors::kScheduler, actors::kCommitter}),
+            {actors::kGateway, actors::kJournal, actors::kMembership, actors::kScheduler, actors::kCommitter,
+             actors::kSweeper}),
       settings_(settings),
       generation_(replayed.generation),
       resume_(replayed.last_commit) {
@@ -34,6 +35,7 @@ void RendezvousActor::handle(const std::string& from, const InMessage& message) 
       m.role = e.getRole();
       m.desired_rank = e.getDesiredRank();
       m.routing_id = routing_id_of(e);
+      if (finished_) return send_finished(m.routing_id);
       workers_[m.member_id] = m;
       if (phase_ == Phase::Running && static_cast<int64_t>(ranks_.size()) < settings_.max_workers &&
           static_cast<int64_t>(ranks_.size()) < settings_.world_size) {
@@ -89,7 +91,7 @@ void RendezvousActor::on_tick() {
 }
 
 void RendezvousActor::maybe_form() {
-  if (phase_ != Phase::Waiting) return;
+  if (phase_ != Phase::Waiting || finished_) return;
   const auto alive = static_cast<int64_t>(workers_.size());
   if (alive >= settings_.world_size) return form();
   if (shrink_allowed_ && alive >= settings_.min_workers && alive > 0 &&
@@ -124,6 +126,7 @@ void RendezvousActor::form() {
   send_to(actors::kMembership, bytes);
   send_to(actors::kScheduler, bytes);
   send_to(actors::kCommitter, bytes);
+  send_to(actors::kSweeper, bytes);
 
   for (size_t i = 0; i < order.size(); ++i) {
     OutMessage out;
@@ -152,7 +155,24 @@ void RendezvousActor::abort_generation(const std::string& reason, uint64_t lost_
 void RendezvousActor::close_generation(const std::string& reason) {
   end_generation(reason, 0, /*tell_survivors=*/false);
   spdlog::info("generation {} ended: {}", generation_ - 1, reason);
+  if (settings_.train_steps > 0 && resume_.step >= static_cast<uint64_t>(settings_.train_steps))
+    return finish();
   maybe_form();
+}
+
+void RendezvousActor::finish() {
+  finished_ = true;
+  for (const auto& [id, w] : workers_) send_finished(w.routing_id);
+  spdlog::info("training finished at step {}: no generation forms again; {} spare worker(s) told to leave",
+               resume_.step, workers_.size());
+}
+
+void RendezvousActor::send_finished(const std::string& routing_id) {
+  OutMessage out;
+  auto shutdown = out.body().initShutdown();
+  shutdown.setReason(cat("training finished at step ", resume_.step));
+  shutdown.setGraceful(true);
+  send_to_peer(routing_id, out.bytes());
 }
 
 void RendezvousActor::end_generation(const std::string& reason, uint64_t lost_member, bool tell_survivors) {
@@ -176,6 +196,7 @@ void RendezvousActor::end_generation(const std::string& reason, uint64_t lost_me
   send_to(actors::kMembership, bytes);
   send_to(actors::kScheduler, bytes);
   send_to(actors::kCommitter, bytes);
+  send_to(actors::kSweeper, bytes);
 }
 
 void RendezvousActor::handle_offer(const std::string& from, proto::RendezvousOffer::Reader offer) {

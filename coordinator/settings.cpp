@@ -23,6 +23,7 @@ CoordinatorSettings coordinator_settings(const Config& config) {
                   "dist.min_workers (", s.min_workers, ") <= dist.world_size (", s.world_size,
                   ") <= dist.max_workers (", s.max_workers, ") does not hold");
   s.eval_every_steps = config.eval.every_steps;
+  s.eval_on_spares = config.eval.spare_workers && !config.eval.manifest.empty();
   s.train_steps = config.train.steps;
   s.exit_when_done = config.coordinator.exit_when_done;
   s.curve_server_public = c.curve_server_public;

@@ -29,6 +29,9 @@ struct CoordinatorSettings {
   // Evaluation during training (SweeperActor): committed steps that are a multiple of this, and
   // the final one, go to eval members; 0: none.
   int64_t eval_every_steps = 0;
+  // Spare workers (beyond dist.max_workers) take eval jobs too: eval.spare_workers, and only
+  // when eval.manifest names what to evaluate.
+  bool eval_on_spares = false;
   int64_t train_steps = 0;
   // Coordinator::run returns 0 once training is finished and every member has left.
   bool exit_when_done = false;

@@ -4,8 +4,11 @@
 
 namespace harvest::coord {
 
-SweeperActor::SweeperActor(ZmqContext& ctx, const CoordinatorSettings& settings)
-    : Actor(ctx, actors::kSweeper, settings.heartbeat, {actors::kGateway}), settings_(settings) {}
+SweeperActor::SweeperActor(ZmqContext& ctx, const CoordinatorSettings& settings, const JobState& replayed)
+    : Actor(ctx, actors::kSweeper, settings.heartbeat, {actors::kGateway}),
+      settings_(settings),
+      ranked_(replayed.ranks.begin(), replayed.ranks.end()),
+      formed_(!replayed.ranks.empty()) {}
 
 void SweeperActor::handle(const std::string& from, const InMessage& message) {
   const auto body = message.body();
@@ -13,27 +16,35 @@ void SweeperActor::handle(const std::string& from, const InMessage& message) {
     case Body::MEMBER_JOINED:
     case Body::MEMBER_REATTACHED: {
       const auto e = message.which() == Body::MEMBER_JOINED ? body.getMemberJoined() : body.getMemberReattached();
-      if (e.getRole() != proto::Role::EVAL) return;
-      evaluators_[e.getMemberId()].routing_id = routing_id_of(e);
+      if (e.getRole() != proto::Role::EVAL && e.getRole() != proto::Role::WORKER) return;
+      Evaluator& ev = evaluators_[e.getMemberId()];
+      ev.routing_id = routing_id_of(e);
+      ev.worker = e.getRole() == proto::Role::WORKER;
       dispatch();
       return;
     }
     case Body::MEMBER_LOST: {
-      const uint64_t id = body.getMemberLost().getMemberId();
-      auto it = evaluators_.find(id);
+      auto it = evaluators_.find(body.getMemberLost().getMemberId());
       if (it == evaluators_.end()) return;
-      if (it->second.job != 0) {
-        auto job = running_.find(it->second.job);
-        if (job != running_.end()) {
-          spdlog::warn("eval member {} lost during its evaluation of step {}: queued again", id, job->second.step);
-          queue_.push_front(job->second);
-          running_.erase(job);
-        }
-      }
+      requeue(it->second, cat(it->second.worker ? "worker " : "eval member ", it->first, " lost"));
       evaluators_.erase(it);
       dispatch();
       return;
     }
+    case Body::GENERATION_FORMED: {
+      const auto g = body.getGenerationFormed();
+      ranked_.clear();
+      for (const uint64_t id : g.getMemberIds()) ranked_.insert(id);
+      formed_ = true;
+      for (auto& [id, ev] : evaluators_)
+        if (ev.worker && ranked_.count(id))
+          requeue(ev, cat("spare worker ", id, " was given a rank in generation ", g.getGeneration()));
+      dispatch();
+      return;
+    }
+    case Body::ABORT:
+      formed_ = false;  // spares keep their jobs; nobody new until the next generation forms
+      return;
     case Body::CHECKPOINT_COMMIT: {
       const auto c = body.getCheckpointCommit();
       const auto step = static_cast<int64_t>(c.getStep());
@@ -73,21 +84,43 @@ void SweeperActor::handle(const std::string& from, const InMessage& message) {
   }
 }
 
+void SweeperActor::requeue(Evaluator& e, const std::string& why) {
+  if (e.job == 0) return;
+  auto job = running_.find(e.job);
+  e.job = 0;
+  if (job == running_.end()) return;
+  spdlog::warn("{} during its evaluation of step {}: queued again", why, job->second.step);
+  queue_.push_front(job->second);
+  running_.erase(job);
+}
+
+bool SweeperActor::available(uint64_t member_id, const Evaluator& e) const {
+  if (e.job != 0) return false;
+  if (!e.worker) return true;
+  return settings_.eval_on_spares && formed_ && !ranked_.count(member_id);
+}
+
+void SweeperActor::hand_out(uint64_t member_id, Evaluator& e) {
+  const Job job = queue_.front();
+  queue_.pop_front();
+  OutMessage out;
+  auto m = out.body().initEvalJob();
+  m.setJobId(job.id);
+  m.setCheckpoint(job.path);
+  send_to_peer(e.routing_id, out.bytes());
+  e.job = job.id;
+  running_[job.id] = job;
+  spdlog::info("eval of step {} handed to {} {} (job {}, {} waiting)", job.step,
+               e.worker ? "spare worker" : "member", member_id, job.id, queue_.size());
+}
+
 void SweeperActor::dispatch() {
-  for (auto& [id, ev] : evaluators_) {
-    if (queue_.empty()) return;
-    if (ev.job != 0) continue;
-    const Job job = queue_.front();
-    queue_.pop_front();
-    OutMessage out;
-    auto e = out.body().initEvalJob();
-    e.setJobId(job.id);
-    e.setCheckpoint(job.path);
-    send_to_peer(ev.routing_id, out.bytes());
-    ev.job = job.id;
-    running_[job.id] = job;
-    spdlog::info("eval of step {} handed to member {} (job {}, {} waiting)", job.step, id, job.id, queue_.size());
-  }
+  // Eval members first: a spare may be needed for training at any moment.
+  for (const bool workers : {false, true})
+    for (auto& [id, ev] : evaluators_) {
+      if (queue_.empty()) return;
+      if (ev.worker == workers && available(id, ev)) hand_out(id, ev);
+    }
 }
 
 }  // namespace harvest::coord

@@ -128,6 +128,7 @@ Embedded embed_all(EvalModel& model, const std::vector<EvalVideo>& videos,
                    const std::vector<std::string>& texts, const EvalOptions& o, int64_t frames,
                    int64_t size) {
   Embedded e;
+  throw_if_cancelled(o.cancel, "before the text embeddings");
   const Stopwatch text_clock;
   Embedder embedder(model.loaded, EmbedOptions{PixelNorm{}, frames, 1});
   e.text = embedder.texts(texts);
@@ -139,6 +140,7 @@ Embedded embed_all(EvalModel& model, const std::vector<EvalVideo>& videos,
   v.decode_threads = o.threads;
   v.progress = o.progress;
   v.label = cat("eval ", task_name(o.task), " step ", model.loaded.step);
+  v.cancel = o.cancel;
   e.video = embed_videos(*model.loaded.model, videos, v, &e.video_stats);
   return e;
 }

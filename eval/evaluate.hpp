@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "eval/cancel.hpp"
 #include "eval/eval_set.hpp"
 #include "eval/model_file.hpp"
 
@@ -47,6 +48,7 @@ struct EvalOptions {
   std::string classes_file, templates_file;  // classification
   std::string save_embeddings;               // HDF5 path; empty: not saved
   bool progress = true;
+  const std::atomic<bool>* cancel = nullptr;  // set: checked between batches (throws Cancelled)
 };
 
 // Checks the options against the task before any work (throws Usage naming the flag).

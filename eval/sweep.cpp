@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "checkpoint/commit.hpp"
 #include "checkpoint/durable_file.hpp"
@@ -28,16 +29,26 @@ std::string absolute_or_empty(const std::string& path) {
   return path.empty() ? std::string() : fs::weakly_canonical(fs::absolute(path)).string();
 }
 
-// One sweep per output folder at a time: a second one would overwrite the first one's results.
+// Writers of one output folder (sweeps, eval members, spare workers) take turns: each holds the
+// lock only to merge its new record into results.json and rewrite the outputs, so several may
+// evaluate at once and none loses another's record. A writer that cannot get the lock within
+// kLockWait (a stuck process holding it) fails naming the lock file.
+constexpr auto kLockWait = std::chrono::seconds(120);
+
 class FolderLock {
  public:
   explicit FolderLock(const fs::path& dir) {
     const std::string path = (dir / ".sweep.lock").string();
     fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
     HARVEST_REQUIRE(fd_ >= 0, Runtime, path, ": cannot open the sweep lock");
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd_);
-      fail(ErrorKind::Runtime, dir.string(), ": another sweep is writing results here");
+    const auto deadline = std::chrono::steady_clock::now() + kLockWait;
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ::close(fd_);
+        fail(ErrorKind::Runtime, path, ": another writer of ", dir.string(), " held the lock for over ",
+             kLockWait.count(), " s");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
   ~FolderLock() { ::close(fd_); }
@@ -226,7 +237,6 @@ SweepSummary run_sweep(const SweepOptions& options) {
     if (t.task == Task::Mcqa) load_mcqa_set(t.manifest, t.root);
   }
   fs::create_directories(out_dir);
-  const FolderLock lock(out_dir);
 
   SweepSummary summary;
   ojson results = read_sweep_results(out_dir / "results.json");
@@ -253,6 +263,7 @@ SweepSummary run_sweep(const SweepOptions& options) {
     committed = only;
   }
   for (const ck::CommittedCheckpoint& c : committed) {
+    throw_if_cancelled(options.cancel, "before " + c.name);
     std::vector<const EvalOptions*> pending;
     for (const EvalOptions& t : options.tasks) {
       if (done.count({c.name, sweep_setting_key(t, options.model)}))
@@ -279,11 +290,14 @@ SweepSummary run_sweep(const SweepOptions& options) {
       summary.failed.push_back(c.name + ": " + e.what());
       continue;
     }
-    for (const EvalOptions* t : pending) {
+    for (const EvalOptions* pending_task : pending) {
+      EvalOptions task = *pending_task;
+      const EvalOptions* t = &task;
+      task.cancel = options.cancel;
       ojson result;
       const auto started = std::chrono::steady_clock::now();
       try {
-        result = evaluate(*model, *t);
+        result = evaluate(*model, task);
       } catch (const Error& e) {
         spdlog::error("sweep: {} {}: {}", c.name, task_name(t->task), e.what());
         summary.failed.push_back(cat(c.name, ": ", task_name(t->task), ": ", e.what()));
@@ -292,6 +306,18 @@ SweepSummary run_sweep(const SweepOptions& options) {
       ojson metrics = ojson::object();
       for (const auto& [name, value] : flat_metrics(result)) metrics[name] = value;
       const std::string key = sweep_setting_key(*t, options.model);
+      // Merged into what the folder holds now: another writer may have added records meanwhile.
+      const FolderLock lock(out_dir);
+      results = read_sweep_results(out_dir / "results.json");
+      const bool raced = std::any_of(results["records"].begin(), results["records"].end(), [&](const ojson& r) {
+        return r["checkpoint"] == c.name && r["setting"] == key;
+      });
+      if (raced) {
+        spdlog::info("sweep: {} {}: another writer recorded it first; its record is kept", c.name,
+                     task_name(t->task));
+        ++summary.already_done;
+        continue;
+      }
       results["records"].push_back(ojson{{"checkpoint", c.name},
                                          {"step", c.step},
                                          {"task", task_name(t->task)},
@@ -307,7 +333,8 @@ SweepSummary run_sweep(const SweepOptions& options) {
       spdlog::info("sweep: {} {} done ({})", c.name, task_name(t->task), record_label(result));
     }
   }
-  write_outputs(results, out_dir, summary);
+  const FolderLock lock(out_dir);
+  write_outputs(read_sweep_results(out_dir / "results.json"), out_dir, summary);
   return summary;
 }
 

@@ -1,8 +1,9 @@
 // Checkpoint sweeps (`harvest sweep RUN_DIR`): every committed checkpoint of a run, evaluated on
 // every requested task once. Resumable: results live in <out>/results.json, rewritten atomically
-// after each (checkpoint, task); a (checkpoint, task, settings) already there is skipped, so a
-// sweep re-run while training goes on evaluates only the new checkpoints. results.csv and one SVG
-// chart per metric against step are regenerated from results.json each time.
+// after each (checkpoint, task) and merged under a lock file, so several writers (sweeps, eval
+// members, spare workers) can share the folder; a (checkpoint, task, settings) already there is
+// skipped, so a sweep re-run while training goes on evaluates only the new checkpoints.
+// results.csv and one SVG chart per metric against step are regenerated from results.json.
 #pragma once
 
 #include <filesystem>
@@ -21,6 +22,7 @@ struct SweepOptions {
   std::vector<EvalOptions> tasks;        // one eval per task per checkpoint
   ModelSpec model;                       // checkpoint is filled in per checkpoint
   std::string only_checkpoint;           // a step folder name (step-...): only that one
+  const std::atomic<bool>* cancel = nullptr;  // set: checked between batches (throws Cancelled)
 };
 
 struct SweepSummary {

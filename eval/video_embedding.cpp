@@ -96,6 +96,7 @@ at::Tensor embed_videos(VideoTextModelImpl& model, const std::vector<EvalVideo>&
   EtaReporter progress(options.label, n, options.progress);
   torch::NoGradGuard no_grad;
   for (int64_t begin = 0; begin < n; begin += options.batch_size) {
+    throw_if_cancelled(options.cancel, cat("at video ", begin, " of ", n));
     const int64_t count = std::min(options.batch_size, n - begin);
     at::Tensor batch = at::empty({count, options.frames, options.size, options.size, 3}, at::kByte);
     top_up(begin);

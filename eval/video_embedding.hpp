@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/cancel.hpp"
 #include "eval/eval_set.hpp"
 #include "model/video_text_model.hpp"
 
@@ -29,6 +30,7 @@ struct VideoEmbedOptions {
   PixelNorm norm;
   bool progress = true;  // progress bar on a terminal, else a log line with ETA every ~10 s
   std::string label = "videos";
+  const std::atomic<bool>* cancel = nullptr;  // set: checked before each batch (throws Cancelled)
 };
 
 struct VideoEmbedStats {

@@ -58,6 +58,63 @@ class GroupAborter {
   uint64_t generation_ = 0;
 };
 
+// One evaluation job on a thread of its own while this worker is a spare: the main thread keeps
+// taking the coordinator's messages, so a rank cancels the job at once.
+class SpareJob {
+ public:
+  ~SpareJob() {
+    cancel();
+    join();
+  }
+  bool busy() const { return thread_.joinable(); }
+  uint64_t job_id() const { return job_id_; }
+  const std::string& checkpoint() const { return checkpoint_; }
+
+  void start(uint64_t job_id, const std::string& checkpoint, const std::string& device,
+             const SpareEvaluator& evaluate) {
+    job_id_ = job_id;
+    checkpoint_ = checkpoint;
+    cancel_ = false;
+    done_ = false;
+    thread_ = std::thread([this, evaluate, checkpoint, device] {
+      SpareEvalOutcome outcome;
+      try {
+        outcome = evaluate(checkpoint, device, cancel_);
+      } catch (const std::exception& e) {
+        outcome.error = e.what();
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      outcome_ = std::move(outcome);
+      done_ = true;
+    });
+  }
+  void cancel() { cancel_ = true; }
+  bool cancelling() const { return cancel_.load(); }
+  // The outcome once the thread has ended (joined), else nullopt; `wait`: until it ends.
+  std::optional<SpareEvalOutcome> take(bool wait) {
+    if (!busy()) return std::nullopt;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!done_ && !wait) return std::nullopt;
+    }
+    join();
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::move(outcome_);
+  }
+
+ private:
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  std::thread thread_;
+  std::atomic<bool> cancel_{false};
+  std::mutex mutex_;
+  bool done_ = false;
+  SpareEvalOutcome outcome_;
+  uint64_t job_id_ = 0;
+  std::string checkpoint_;
+};
+
 // Where this worker stands in one generation: Assign + Rendezvous.
 struct Placement {
   uint64_t generation = 0;
@@ -123,6 +180,7 @@ class CoordinatedWorker {
   CoordinatedWorker(const Config& config, const WorkerOptions& options,
                     const std::atomic<int>& stop)
       : config_(config),
+        spare_eval_(options.spare_eval),
         stop_(stop),
         device_(training_device(config.train, local_device_index(options.device))),
         nccl_(collective_backend(config.dist, device_) == "nccl") {
@@ -152,6 +210,8 @@ class CoordinatedWorker {
   int run() {
     for (;;) {
       std::optional<Placement> placement = join_generation();
+      if (!placement && shutdown_ && shutdown_graceful_)
+        return leave(cat("the coordinator says ", *shutdown_), /*clean=*/true);
       if (!placement) return leave("stopped before joining a generation", /*clean=*/false);
       switch (train_generation(*placement)) {
         case Ending::Finished:
@@ -172,11 +232,23 @@ class CoordinatedWorker {
     std::optional<Placement> p;
     while (stop_.load() == 0) {
       pump_events(std::chrono::milliseconds(50));
+      report_spare_job(/*wait=*/false);
+      start_spare_job();
+      if (shutdown_) {
+        HARVEST_REQUIRE(shutdown_graceful_, Runtime, "the coordinator shut this worker down: ",
+                        *shutdown_);
+        // Training is over: an evaluation in progress still ends and is reported.
+        if (spare_job_.busy()) continue;
+        return std::nullopt;
+      }
       if (!assigned_ || assigned_->generation < client_->abort_generation()) {
         p.reset();  // not placed yet, or the generation aborted before it formed
         continue;
       }
       if (!p || p->generation != assigned_->generation) {
+        // The device is training's now: the evaluation stops within one batch (cancelled by
+        // the assign), and is queued again by the coordinator.
+        report_spare_job(/*wait=*/true);
         p = *assigned_;
         set_progress(proto::MemberState::FORMING);
         if (p->rank == 0 && nccl_) {
@@ -194,7 +266,59 @@ class CoordinatedWorker {
         return p;
       }
     }
+    spare_job_.cancel();
+    report_spare_job(/*wait=*/true);
     return std::nullopt;
+  }
+
+  // An evalJob: taken up in join_generation, where this worker waits as a spare.
+  void handle_eval_job(proto::EvalJob::Reader job) {
+    if (!spare_eval_) {
+      client_->send_eval_result(job.getJobId(), {}, "this worker takes no eval jobs");
+      return;
+    }
+    if (pending_eval_)
+      spdlog::warn("eval job {} replaced by eval job {} before it started", pending_eval_->first,
+                   job.getJobId());
+    pending_eval_ = {job.getJobId(), job.getCheckpoint().cStr()};
+  }
+
+  // Starts the job that came, on a thread of its own, unless this worker holds a rank in a live
+  // generation now: then the coordinator queues it again when it sees that generation formed.
+  void start_spare_job() {
+    if (!pending_eval_) return;
+    const auto [job, checkpoint] = *pending_eval_;
+    pending_eval_.reset();
+    const bool ranked = assigned_ && assigned_->generation >= client_->abort_generation();
+    if (ranked || spare_job_.busy() || shutdown_) {
+      spdlog::info("eval job {} ({}) not taken: this worker is {}", job, checkpoint,
+                   spare_job_.busy() ? "evaluating" : shutdown_ ? "leaving" : "taking a rank");
+      return;
+    }
+    spdlog::info("spare: evaluating {} (eval job {}) on {} until a rank comes", checkpoint, job,
+                 device_.str());
+    spare_job_.start(job, checkpoint, device_.str(), spare_eval_);
+  }
+
+  // The spare's evaluation, once it has ended: its result to the coordinator (a cancelled one
+  // has none: the coordinator requeued the job when it gave this worker a rank).
+  void report_spare_job(bool wait) {
+    const uint64_t job = spare_job_.job_id();
+    const std::string checkpoint = spare_job_.checkpoint();
+    const std::optional<SpareEvalOutcome> outcome = spare_job_.take(wait);
+    if (!outcome) return;
+    if (outcome->cancelled) {
+      spdlog::info("spare: evaluation of {} (eval job {}) cancelled: this worker took a rank",
+                   checkpoint, job);
+      return;
+    }
+    if (outcome->error.empty())
+      spdlog::info("spare: evaluated {} (eval job {}): {} metric(s)", checkpoint, job,
+                   outcome->metrics.size());
+    else
+      spdlog::warn("spare: evaluation of {} (eval job {}) failed: {}", checkpoint, job,
+                   outcome->error);
+    client_->send_eval_result(job, outcome->metrics, outcome->error);
   }
 
   // One generation, top to bottom: group, resume, steps, checkpoints, final checkpoint.
@@ -507,6 +631,8 @@ class CoordinatedWorker {
         return;  // this worker starts its own loaders (docs/data.md)
       case Body::SHUTDOWN:
         return handle_shutdown(body.getShutdown());
+      case Body::EVAL_JOB:
+        return handle_eval_job(body.getEvalJob());
       case Body::CHECKPOINT_REQUEST:
         if (body.getCheckpointRequest().getGeneration() == generation_) {
           spdlog::info("checkpoint requested through the coordinator: saving at the next step boundary");
@@ -530,6 +656,7 @@ class CoordinatedWorker {
       return;
     }
     if (assigned_ && a.getGeneration() <= assigned_->generation) return;
+    if (spare_job_.busy()) spare_job_.cancel();  // reported (as cancelled) before the rank is taken
     Placement p;
     p.generation = a.getGeneration();
     p.rank = a.getRank();
@@ -581,10 +708,15 @@ class CoordinatedWorker {
 
   void handle_shutdown(proto::Shutdown::Reader s) {
     shutdown_ = s.getReason().cStr();
-    spdlog::error("the coordinator shuts this worker down: {}", *shutdown_);
+    shutdown_graceful_ = s.getGraceful();
+    if (shutdown_graceful_)
+      spdlog::info("the coordinator ends this worker's part: {}", *shutdown_);
+    else
+      spdlog::error("the coordinator shuts this worker down: {}", *shutdown_);
   }
 
   Config config_;
+  SpareEvaluator spare_eval_;
   const std::atomic<int>& stop_;
   torch::Device device_;  // this worker's device (training_device())
   bool nccl_;             // NCCL on CUDA, else Gloo
@@ -595,6 +727,9 @@ class CoordinatedWorker {
   std::optional<Placement> assigned_;
   std::optional<Placement> rendezvous_;
   std::optional<std::string> shutdown_;
+  bool shutdown_graceful_ = false;
+  std::optional<std::pair<uint64_t, std::string>> pending_eval_;  // an evalJob not started yet
+  SpareJob spare_job_;  // declared after the client: cancelled and joined before it goes
   uint64_t generation_ = 0;
   int rank_ = -1;
   int64_t committed_step_ = 0;

@@ -10,14 +10,34 @@
 //                last committed checkpoint
 //            --done, or a stop signal agreed by every rank at a step boundary--> final
 //                checkpoint committed, leave, exit 0
+//   a spare (assign with rank -1) waits for a place, evaluating the checkpoints the coordinator
+//   hands it meanwhile (evalJob -> evalResult); a rank cancels the evaluation within one batch;
+//   a graceful shutdown (training finished) lets the evaluation end, then leaves, exit 0
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/config/config.hpp"
 
 namespace harvest {
+
+// What a spare worker's evaluation of one evalJob came to.
+struct SpareEvalOutcome {
+  std::vector<std::pair<std::string, double>> metrics;  // "<task>.<metric>"
+  std::string error;                                    // non-empty: failed
+  bool cancelled = false;                               // stopped by the cancel flag
+};
+
+// Evaluates the committed step folder `checkpoint` on `device` ("cpu", "cuda:N") as a sweep
+// would, checking `cancel` between batches. The CLI supplies it (the worker does not depend on
+// eval/); empty: the worker answers eval jobs with an error.
+using SpareEvaluator = std::function<SpareEvalOutcome(
+    const std::string& checkpoint, const std::string& device, const std::atomic<bool>& cancel)>;
 
 struct WorkerOptions {
   // The rank this worker asks for (-1: any). `harvest run` gives worker i rank i, so a restarted
@@ -26,6 +46,9 @@ struct WorkerOptions {
   // The CUDA device this worker owns on its node (-1: $LOCAL_RANK, else $SLURM_LOCALID, else 0);
   // unused on CPU. `harvest run` gives worker i device i.
   int32_t device = -1;
+  // While this worker is a spare (no rank in the current generation), evalJobs the coordinator
+  // hands it (eval.spare_workers) run here on a thread of their own; a rank cancels them.
+  SpareEvaluator spare_eval;
 };
 
 // Runs until training finishes or `stop` (a signal number) is agreed; returns the exit status

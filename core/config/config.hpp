@@ -94,6 +94,7 @@ struct EvalConfig {
   int64_t frames = 0;  // 0: model.frames
   int64_t batch_size = 32;
   int64_t every_steps = 0;  // 0: evaluate only in sweeps
+  bool spare_workers = true;  // jobs also go to spare workers (needs manifest)
   double wise_ft_alpha = 0.0;
   std::string wise_ft_base;
   std::string classes;

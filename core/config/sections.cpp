@@ -168,6 +168,10 @@ Section eval_section() {
                "Evaluate during training: the coordinator hands committed checkpoints at multiples of N steps (and the "
                "last) to eval processes (`harvest sweep RUN_DIR --coordinator ADDR`; `harvest run` starts one when "
                "eval.manifest is set). 0: only in sweeps you run.")
+      .boolean("spare_workers", &EvalConfig::spare_workers,
+               "With every_steps and manifest set, the coordinator also hands jobs to spare workers (registered "
+               "beyond dist.max_workers, idle while the others train), which evaluate on their own device; a spare "
+               "given a rank cancels its evaluation within one batch and the job is queued again.")
       .real("wise_ft_alpha", &EvalConfig::wise_ft_alpha, closed(0, 1),
             "WiSE-FT: weight of the base model in the average (temporal embedding excluded); 0: off.")
       .text("wise_ft_base", &EvalConfig::wise_ft_base, {}, "Base checkpoint for WiSE-FT (the imported CLIP).")

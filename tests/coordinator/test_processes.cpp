@@ -374,6 +374,59 @@ TEST_CASE("the sweeper hands committed checkpoints to eval members and requeues 
   CHECK_THAT(cluster.peer("e1").output(), Catch::Contains("evaljob 2 ") && Catch::Contains("step_80"));
 }
 
+TEST_CASE("the sweeper hands jobs to a spare worker and queues them again when it is given a rank",
+          "[coordinator]") {
+  Cluster cluster({"dist.world_size=2", "checkpoint.every_steps=20", "eval.every_steps=40",
+                   "eval.manifest=eval.jsonl"});
+  cluster.start_coordinator();
+  for (const char* w : {"w0", "w1"})
+    cluster.start_peer(w, {"--role", "worker", "--ckpt-every", "20", "--step-ms", "10"});
+  REQUIRE(cluster.wait_for([](auto s) { return workers_running(s, 2, 1); }, 10s));
+  // A third worker has no place in the running generation: a spare. It takes a job and holds it.
+  cluster.start_peer("spare", {"--role", "worker", "--ckpt-every", "20", "--step-ms", "10", "--eval-hold"});
+  const Deadline deadline(10s);
+  while (cluster.peer("spare").output().find("evaljob 1 ") == std::string::npos && !deadline.expired())
+    std::this_thread::sleep_for(20ms);
+  INFO(cluster.logs());
+  REQUIRE_THAT(cluster.peer("spare").output(), Catch::Contains("evaljob 1 ckpt/step_40"));
+  CHECK_THAT(cluster.coordinator().output(), Catch::Contains("eval of step 40 handed to spare worker"));
+  // A ranked worker is lost: the spare takes its place, and its job goes back to the queue ...
+  cluster.peer("w0").kill(SIGKILL);
+  const Deadline requeued(10s);
+  while (cluster.coordinator().output().find("was given a rank in generation 2") == std::string::npos &&
+         !requeued.expired())
+    std::this_thread::sleep_for(20ms);
+  CHECK_THAT(cluster.coordinator().output(),
+             Catch::Contains("during its evaluation of step 40: queued again"));
+  // "assign <member> <rank> <world> <generation>": member 3 is rank 1 of 2 in generation 2.
+  CHECK_THAT(cluster.peer("spare").output(), Catch::Contains("assign 3 1 2 2"));
+  // ... for the next evaluator, here an eval member.
+  cluster.start_peer("e0", {"--role", "eval"});
+  const Deadline evaluated(10s);
+  while (cluster.coordinator().output().find("eval of step 40 by member") == std::string::npos &&
+         !evaluated.expired())
+    std::this_thread::sleep_for(20ms);
+  CHECK_THAT(cluster.peer("e0").output(), Catch::Contains("evaljob 1 ckpt/step_40"));
+  CHECK_THAT(cluster.coordinator().output(), Catch::Contains("eval of step 40 by member"));
+}
+
+TEST_CASE("eval.spare_workers = false: a spare worker gets no eval job", "[coordinator]") {
+  Cluster cluster({"dist.world_size=1", "checkpoint.every_steps=20", "eval.every_steps=20",
+                   "eval.manifest=eval.jsonl", "eval.spare_workers=false"});
+  cluster.start_coordinator();
+  cluster.start_peer("w0", {"--role", "worker", "--ckpt-every", "20", "--step-ms", "10"});
+  REQUIRE(cluster.wait_for([](auto s) { return workers_running(s, 1, 1); }, 10s));
+  cluster.start_peer("spare", {"--role", "worker"});
+  REQUIRE(cluster.wait_for([](auto s) { return s.getLastCheckpointStep() >= 60; }, 10s));
+  cluster.start_peer("e0", {"--role", "eval"});
+  const Deadline deadline(10s);
+  while (cluster.peer("e0").output().find("evaljob") == std::string::npos && !deadline.expired())
+    std::this_thread::sleep_for(20ms);
+  INFO(cluster.logs());
+  CHECK_THAT(cluster.peer("e0").output(), Catch::Contains("evaljob 1 ckpt/step_20"));  // the queue waited
+  CHECK(cluster.peer("spare").output().find("evaljob") == std::string::npos);
+}
+
 TEST_CASE("training finished: loaders are told to stop, status says finished, a late loader too",
           "[coordinator]") {
   // The fake workers ack step 20 (= train.steps) and leave at step 30, once it is committed.

@@ -322,6 +322,14 @@ TEST_CASE("video embeddings do not depend on batch size or decode threads", "[ev
   CHECK(torch::allclose(one.norm(2, 1), torch::ones({5}), 1e-5));
   CHECK(stats.clips == 5);
 
+  // A set cancel flag stops the pass before the next batch (a spare worker given a rank).
+  std::atomic<bool> cancel{true};
+  o.cancel = &cancel;
+  CHECK_THROWS_AS(eval::embed_videos(*model, videos, o), eval::Cancelled);
+  cancel = false;
+  CHECK(torch::allclose(eval::embed_videos(*model, videos, o), one, 1e-5, 1e-6));
+  o.cancel = nullptr;
+
   videos.push_back(eval::EvalVideo{dir.file("nope.mp4"), {}, {}, 9});
   CHECK_THROWS_WITH(eval::embed_videos(*model, videos, o),
                     Catch::Contains("nope.mp4 (manifest line 9): cannot be evaluated"));

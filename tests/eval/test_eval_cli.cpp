@@ -311,6 +311,20 @@ TEST_CASE("harvest eval and sweep: tasks protocol embeddings and a resumable swe
         run_json(kHarvest + " sweep " + d + "/run --threads 2 --no-progress --out " + d + "/eval2");
     CHECK(defaults["evaluated_steps"] == nlohmann::json::array({2, 4}));
 
+    {  // two sweeps writing one folder at once (say an eval member and a spare worker): both
+       // end well and each result is recorded once (the lock is held only to merge a record)
+      const std::vector<std::string> argv{HARVEST_EXE, "sweep",         d + "/run", "--threads",
+                                          "1",         "--no-progress", "--out",    d + "/shared"};
+      harvest::test::ChildProcess a(argv, d + "/concurrent-a.log");
+      harvest::test::ChildProcess b(argv, d + "/concurrent-b.log");
+      const auto a_exit = a.wait(std::chrono::seconds(300));
+      const auto b_exit = b.wait(std::chrono::seconds(300));
+      INFO(a.output() << b.output());
+      CHECK(a_exit == std::optional<int>(0));
+      CHECK(b_exit == std::optional<int>(0));
+      CHECK(sweep_records(d + "/shared/results.json") == 2);
+    }
+
     {  // sweep --watch: checkpoints evaluated as they are committed, done after the final step
       const std::string w = d + "/watched";
       fs::copy(d + "/run", w, fs::copy_options::recursive);

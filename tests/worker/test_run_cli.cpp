@@ -570,3 +570,76 @@ TEST_CASE("harvest worker: with coordinator-placed loaders and none started it s
                              Catch::Contains("data.loader_timeout_s") &&
                              Catch::Contains("harvest loader --config X"));
 }
+
+TEST_CASE(
+    "harvest worker: a spare evaluates checkpoints and cancels when it takes a rank; a spare leaves "
+    "when training is finished",
+    "[worker][run]") {
+  RunFixture f;
+  // A long eval set (600 names for one clip), so an evaluation is in progress when a rank comes.
+  const fs::path evalset = f.dir() / "evalset";
+  fs::create_directories(evalset);
+  {
+    std::ofstream manifest(evalset / "eval.jsonl");
+    for (int i = 0; i < 600; ++i) {
+      const std::string name = "clip" + std::to_string(i) + ".mp4";
+      fs::create_symlink(f.dir() / "data" / "videos" / "000000.mp4", evalset / name);
+      manifest << "{\"video\":\"" << name << "\",\"caption\":\"clip " << i << "\"}\n";
+    }
+  }
+  const std::string addr = address();
+  const auto all = f.argv("spare", addr,
+                          {"dist.world_size=1", "train.steps=30", "checkpoint.every_steps=5",
+                           "eval.every_steps=5", "eval.batch_size=1", "dist.timeout_s=60",
+                           "eval.manifest=" + (evalset / "eval.jsonl").string(),
+                           "coordinator.exit_when_done=true"});
+  const std::vector<std::string> common(all.begin() + 2, all.end());
+  auto command = [&](std::vector<std::string> head) {
+    head.insert(head.end(), common.begin(), common.end());
+    return head;
+  };
+  const std::string logs = (f.dir() / "spare-").string();
+  test::ChildProcess coordinator(command({f.exe(), "coordinator"}), logs + "coordinator.log");
+  test::ChildProcess first(command({f.exe(), "worker", "--rank", "0"}), logs + "first.log");
+  const Deadline deadline(120s);
+  while (!worker_pid(addr, 0) && !deadline.expired()) std::this_thread::sleep_for(50ms);
+  // A second worker: no place in the running generation of one, so a spare.
+  test::ChildProcess spare(command({f.exe(), "worker"}), logs + "spare.log");
+  while (spare.output().find("spare: evaluating") == std::string::npos && !deadline.expired() &&
+         spare.running())
+    std::this_thread::sleep_for(20ms);
+  INFO(coordinator.output() << first.output() << spare.output());
+  REQUIRE_THAT(spare.output(), Catch::Contains("spare: evaluating"));
+
+  // The ranked worker dies mid-evaluation: the spare cancels, takes rank 0 and trains to the end.
+  first.kill(SIGKILL);
+  while (spare.output().find("generation 2: rank 0 of 1") == std::string::npos &&
+         !deadline.expired() && spare.running())
+    std::this_thread::sleep_for(20ms);
+  REQUIRE_THAT(spare.output(), Catch::Contains("generation 2: rank 0 of 1"));
+  // A replacement joins the running generation: now it is the spare, and takes the queued job.
+  test::ChildProcess second(command({f.exe(), "worker"}), logs + "second.log");
+
+  const auto spare_exit = spare.wait(180s);
+  const auto second_exit = second.wait(120s);
+  const auto coordinator_exit = coordinator.wait(30s);
+  INFO(second.output());
+  CHECK(spare_exit == std::optional<int>(0));
+  CHECK_THAT(spare.output(), Catch::Contains("cancelled: this worker took a rank") &&
+                                 Catch::Contains("training from step"));
+  const std::regex requeued(R"(was given a rank in generation 2 during its evaluation of step (\d+): queued again)");
+  std::smatch m;
+  const std::string log = coordinator.output();
+  REQUIRE(std::regex_search(log, m, requeued));
+  const std::string step = m[1];
+  // The requeued job went to the new spare (ahead of later ones) and came back with metrics; the
+  // spare finished the evaluation it was in when told that training was over, then left.
+  CHECK_THAT(log, Catch::Contains("eval of step " + step + " handed to spare worker 3") &&
+                      Catch::Contains("eval of step " + step + " by member 3: retrieval.t2v_r1="));
+  CHECK(second_exit == std::optional<int>(0));
+  CHECK_THAT(second.output(), Catch::Contains("spare: evaluated") &&
+                                  Catch::Contains("training finished at step 30"));
+  // Every member left, so the coordinator ended by itself.
+  CHECK(coordinator_exit == std::optional<int>(0));
+  CHECK(latest_step(f.dir() / "spare" / "checkpoints") == 30);
+}
