@@ -6,6 +6,8 @@
 # on non-default ports with every file under one temp dir, so nothing else on the machine is
 # touched). Two CPU workers train the tiny model:
 #   1. a short job runs to train.steps: COMPLETED, exit 0, checkpoint at train.steps committed;
+#      a third task (HARVEST_SPARES=1) is a spare worker that evaluates a committed checkpoint
+#      while it waits and is told to leave once training is finished;
 #   2. a longer job, its loaders a second srun step placed by the coordinator, gets USR1 mid-run
 #      (`scancel --signal=USR1 --batch`, what --signal=B:USR1@N sends before the time limit):
 #      the workers stop with a final checkpoint, the script requeues
@@ -190,10 +192,10 @@ EOF
 export HARVEST_EXE=$harvest HARVEST_SUPERVISE=$repo/deploy/bin/supervise HARVEST_PORT=$coordinator_port
 # harvest.sbatch binds the first address of `hostname -I`; a machine with none gets loopback.
 if [[ -z $(hostname -I 2>/dev/null | tr -d ' ') ]]; then export HARVEST_IFACE=lo; fi
-submit() { # RUN_NAME STEPS EVERY [SECTION.KEY=VALUE ...]: prints the job id
+submit() { # RUN_NAME STEPS EVERY [SECTION.KEY=VALUE ...]: prints the job id ($NTASKS tasks, default 2)
   local name=$1 steps=$2 every=$3
   shift 3
-  sbatch --parsable --ntasks=2 --chdir="$tmp" --output="$tmp/job-%j.out" --job-name="e2e-$name" \
+  sbatch --parsable --ntasks="${NTASKS:-2}" --chdir="$tmp" --output="$tmp/job-%j.out" --job-name="e2e-$name" \
     "$sbatch_script" "$tmp/tiny.toml" "logging.run_dir=$tmp/run-$name" "train.steps=$steps" \
     "checkpoint.every_steps=$every" "$@"
 }
@@ -215,16 +217,26 @@ expect_completed() { # JOB RUN_NAME STEPS
   grep -q "training finished" "$tmp/job-$1.out" || fail "job $1: no 'training finished' in its output"
 }
 
-# ---- 1. a job that runs to the end (worker-started loaders)
+# ---- 1. a job that runs to the end (worker-started loaders), with a third task as a spare worker
+# that evaluates the committed checkpoints while it waits and leaves when training is finished
 t0=$SECONDS
-job=$(submit short 6 3) || fail "sbatch refused the short job"
+job=$(HARVEST_SPARES=1 NTASKS=3 submit short 6 3 eval.every_steps=3 "eval.manifest=$tmp/data/test.jsonl") ||
+  fail "sbatch refused the short job"
 submitted+=("$job")
-log "job $job (short: 6 steps, 2 workers) submitted"
+log "job $job (short: 6 steps, 2 workers and a spare) submitted"
 wait_until 240 "job $job to finish" job_done "$job"
 expect_completed "$job" short 6
 grep -q "loader task(s)" "$tmp/job-$job.out" && fail "job $job: a loader step without data.loader_placement = coordinator"
+coordinator_log=$tmp/run-short/logs/coordinator.log
+grep -q "3 worker task(s) (1 spare)" "$tmp/job-$job.out" || fail "job $job: the script did not start 3 tasks with 1 spare"
+grep -Eq "eval of step [0-9]+ handed to spare worker" "$coordinator_log" ||
+  fail "job $job: no eval job went to the spare worker"
+grep -Eq "eval of step [0-9]+ by member [0-9]+: retrieval.t2v_r1=" "$coordinator_log" ||
+  fail "job $job: the spare worker's evaluation did not come back with metrics"
+grep -q "1 spare worker(s) told to leave" "$coordinator_log" ||
+  fail "job $job: the coordinator did not tell the spare to leave when training was finished"
 short_s=$((SECONDS - t0))
-log "job $job COMPLETED, checkpoint step 6 committed: ${short_s} s from submission"
+log "job $job COMPLETED, checkpoint step 6 committed, the spare evaluated and left: ${short_s} s from submission"
 
 # ---- 2. a job stopped by USR1 mid-run, requeued by the script, resumed, completed
 target=60
