@@ -35,7 +35,7 @@ void RendezvousActor::handle(const std::string& from, const InMessage& message) 
       m.role = e.getRole();
       m.desired_rank = e.getDesiredRank();
       m.routing_id = routing_id_of(e);
-      if (finished_) return send_finished(m.routing_id);
+      if (finished_) return;  // the sweeper gives it what evaluation is left, then sends it off
       workers_[m.member_id] = m;
       if (phase_ == Phase::Running && static_cast<int64_t>(ranks_.size()) < settings_.max_workers &&
           static_cast<int64_t>(ranks_.size()) < settings_.world_size) {
@@ -75,6 +75,11 @@ void RendezvousActor::handle(const std::string& from, const InMessage& message) 
     case Body::CHECKPOINT_COMMIT: {
       const auto c = body.getCheckpointCommit();
       resume_ = JournalCommit{c.getGeneration(), c.getStep(), c.getPath(), c.getEpoch(), c.getDataCursor()};
+      // The ranks leave after they saw this commit, but their leave may overtake it on the way
+      // here: the end of training is noticed whichever comes second.
+      if (closed_clean_ && phase_ == Phase::Waiting && !finished_ && settings_.train_steps > 0 &&
+          resume_.step >= static_cast<uint64_t>(settings_.train_steps))
+        finish();
       return;
     }
     default:
@@ -111,6 +116,7 @@ void RendezvousActor::form() {
     return ka < kb;
   });
   const size_t size = std::min<size_t>(order.size(), static_cast<size_t>(settings_.max_workers));
+  closed_clean_ = false;
   ranks_.clear();
   departed_.clear();
   for (size_t r = 0; r < size; ++r) ranks_.push_back(order[r]->member_id);
@@ -154,6 +160,7 @@ void RendezvousActor::abort_generation(const std::string& reason, uint64_t lost_
 
 void RendezvousActor::close_generation(const std::string& reason) {
   end_generation(reason, 0, /*tell_survivors=*/false);
+  closed_clean_ = true;
   spdlog::info("generation {} ended: {}", generation_ - 1, reason);
   if (settings_.train_steps > 0 && resume_.step >= static_cast<uint64_t>(settings_.train_steps))
     return finish();
@@ -162,21 +169,13 @@ void RendezvousActor::close_generation(const std::string& reason) {
 
 void RendezvousActor::finish() {
   finished_ = true;
-  for (const auto& [id, w] : workers_) send_finished(w.routing_id);
-  spdlog::info("training finished at step {}: no generation forms again; {} spare worker(s) told to leave",
-               resume_.step, workers_.size());
-}
-
-void RendezvousActor::send_finished(const std::string& routing_id) {
-  OutMessage out;
-  auto shutdown = out.body().initShutdown();
-  shutdown.setReason(cat("training finished at step ", resume_.step));
-  shutdown.setGraceful(true);
-  send_to_peer(routing_id, out.bytes());
+  spdlog::info("training finished at step {}: no generation forms again ({} spare worker(s) left)", resume_.step,
+               workers_.size());
 }
 
 void RendezvousActor::end_generation(const std::string& reason, uint64_t lost_member, bool tell_survivors) {
   const std::vector<uint64_t> survivors = ranks_;
+  closed_clean_ = false;  // close_generation() sets it again
   ++generation_;
   generation_used_ = false;
   ranks_.clear();

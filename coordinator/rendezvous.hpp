@@ -7,7 +7,7 @@
 //   waiting --enough workers--> forming --rank 0 offer--> running
 //      ^                           |                        |
 //      +-------- worker lost / rank 0 silent past dist.timeout_s / replacement joined ----+
-//   running --every rank left cleanly with train.steps committed--> finished (spares told to leave)
+//   running --every rank left cleanly with train.steps committed--> finished (no more generations)
 // The GenerationFormed and Abort records also go to the sweeper, which hands eval jobs to spares.
 #pragma once
 
@@ -40,10 +40,9 @@ class RendezvousActor : public Actor {
   // an abort for the other actors and the journal (a replay forgets its ranks, so the workers of
   // a later run, a Slurm requeue say, form the next generation), with no survivors to tell.
   void close_generation(const std::string& reason);
-  // train.steps is committed and the ranks have left: no generation forms again; the workers
-  // still here (spares) and any joining later are told so (a graceful shutdown).
+  // train.steps is committed and the ranks have left: no generation forms again (the sweeper
+  // lets the spares evaluate what is queued, then tells them to leave).
   void finish();
-  void send_finished(const std::string& routing_id);
   // Shared by both: the next generation number, no ranks, an abort record to the journal and the
   // other actors (and, when `tell_survivors`, to every rank but `lost_member`).
   void end_generation(const std::string& reason, uint64_t lost_member, bool tell_survivors);
@@ -64,6 +63,7 @@ class RendezvousActor : public Actor {
   Clock::time_point forming_since_;
   JournalCommit resume_;
   bool finished_ = false;
+  bool closed_clean_ = false;  // the last generation ended with every rank leaving cleanly
 };
 
 }  // namespace harvest::coord

@@ -24,10 +24,14 @@ void SweeperActor::handle(const std::string& from, const InMessage& message) {
       return;
     }
     case Body::MEMBER_LOST: {
-      auto it = evaluators_.find(body.getMemberLost().getMemberId());
-      if (it == evaluators_.end()) return;
-      requeue(it->second, cat(it->second.worker ? "worker " : "eval member ", it->first, " lost"));
-      evaluators_.erase(it);
+      const uint64_t id = body.getMemberLost().getMemberId();
+      ranked_.erase(id);
+      auto it = evaluators_.find(id);
+      if (it != evaluators_.end()) {
+        requeue(it->second, cat(it->second.worker ? "worker " : "eval member ", it->first, " lost"));
+        evaluators_.erase(it);
+      }
+      check_finished();
       dispatch();
       return;
     }
@@ -43,12 +47,18 @@ void SweeperActor::handle(const std::string& from, const InMessage& message) {
       return;
     }
     case Body::ABORT:
-      formed_ = false;  // spares keep their jobs; nobody new until the next generation forms
+      // Also how a generation that every rank left cleanly is closed. Spares keep their jobs;
+      // nobody new gets one until the next generation forms (or training is finished).
+      formed_ = false;
+      check_finished();
+      dispatch();
       return;
     case Body::CHECKPOINT_COMMIT: {
       const auto c = body.getCheckpointCommit();
       const auto step = static_cast<int64_t>(c.getStep());
-      if (settings_.eval_every_steps <= 0 || step <= last_queued_step_) return;
+      if (settings_.train_steps > 0 && step >= settings_.train_steps) final_committed_ = true;
+      check_finished();
+      if (settings_.eval_every_steps <= 0 || step <= last_queued_step_) return dispatch();
       if (step % settings_.eval_every_steps != 0 && step != settings_.train_steps) return;
       last_queued_step_ = step;
       queue_.push_back(Job{next_job_++, c.getStep(), c.getPath()});
@@ -95,9 +105,18 @@ void SweeperActor::requeue(Evaluator& e, const std::string& why) {
 }
 
 bool SweeperActor::available(uint64_t member_id, const Evaluator& e) const {
-  if (e.job != 0) return false;
+  if (e.job != 0 || e.told_to_leave) return false;
   if (!e.worker) return true;
-  return settings_.eval_on_spares && formed_ && !ranked_.count(member_id);
+  return settings_.eval_on_spares && (finished_ || (formed_ && !ranked_.count(member_id)));
+}
+
+void SweeperActor::check_finished() {
+  if (finished_ || !final_committed_ || formed_ || !ranked_.empty()) return;
+  finished_ = true;
+  size_t spares = 0;
+  for (const auto& [id, ev] : evaluators_) spares += ev.worker ? 1 : 0;
+  spdlog::info("training finished at step {}: {} spare worker(s) take the {} queued eval job(s), then leave",
+               settings_.train_steps, spares, settings_.eval_on_spares ? queue_.size() : 0);
 }
 
 void SweeperActor::hand_out(uint64_t member_id, Evaluator& e) {
@@ -118,9 +137,22 @@ void SweeperActor::dispatch() {
   // Eval members first: a spare may be needed for training at any moment.
   for (const bool workers : {false, true})
     for (auto& [id, ev] : evaluators_) {
-      if (queue_.empty()) return;
+      if (queue_.empty()) break;
       if (ev.worker == workers && available(id, ev)) hand_out(id, ev);
     }
+  if (!finished_) return;
+  // After training: a worker with no job and none left for it leaves (exit 0).
+  for (auto& [id, ev] : evaluators_) {
+    if (!ev.worker || ev.job != 0 || ev.told_to_leave) continue;
+    if (settings_.eval_on_spares && !queue_.empty()) continue;
+    OutMessage out;
+    auto shutdown = out.body().initShutdown();
+    shutdown.setReason(cat("training finished at step ", settings_.train_steps));
+    shutdown.setGraceful(true);
+    send_to_peer(ev.routing_id, out.bytes());
+    ev.told_to_leave = true;
+    spdlog::info("spare worker {} told to leave: training is finished and no eval job is left for it", id);
+  }
 }
 
 }  // namespace harvest::coord

@@ -11,6 +11,10 @@
 // The evaluator evaluates exactly as `harvest sweep` does (results in <run_dir>/eval, resumable,
 // skipping what is done) and answers evalResult with the flat metrics or an error. A job whose
 // evaluator is lost or ranked goes back to the queue, ahead of the others.
+// The end of training (train.steps committed, the generation closed, every rank gone) is the
+// sweeper's to tell the remaining workers: spares first evaluate what is still queued (with
+// eval.spare_workers), and each is sent a graceful shutdown ("training finished at step N") once
+// it is idle with nothing left to hand out; so is any worker joining later.
 // Jobs are not journalled: after a coordinator restart the checkpoints committed before it are
 // `harvest sweep`'s to pick up (it skips what was evaluated).
 #pragma once
@@ -44,8 +48,11 @@ class SweeperActor : public Actor {
     std::string routing_id;
     bool worker = false;  // a training worker, used only while it is a spare
     uint64_t job = 0;     // 0: idle
+    bool told_to_leave = false;
   };
   void dispatch();
+  // Training is finished: train.steps committed, the last generation closed, no rank left.
+  void check_finished();
   bool available(uint64_t member_id, const Evaluator& e) const;
   void hand_out(uint64_t member_id, Evaluator& e);
   // The job `e` holds goes back to the front of the queue.
@@ -53,8 +60,10 @@ class SweeperActor : public Actor {
 
   CoordinatorSettings settings_;
   std::map<uint64_t, Evaluator> evaluators_;  // eval members and workers, by member id
-  std::set<uint64_t> ranked_;  // the ranks of the generation formed last
+  std::set<uint64_t> ranked_;  // the live ranks of the generation formed last
   bool formed_ = false;        // a generation is formed (false from an abort to the next one)
+  bool final_committed_ = false;  // train.steps is committed
+  bool finished_ = false;         // training is finished (check_finished)
   std::deque<Job> queue_;
   std::map<uint64_t, Job> running_;  // by job id
   uint64_t next_job_ = 1;

@@ -225,8 +225,9 @@ class CoordinatedWorker {
   }
 
  private:
-  // Waits for a rank in a new generation (spares wait here too) and its rendezvous; rank 0
-  // serves the Gloo store first and offers it. nullopt: a stop signal came first.
+  // Waits for a rank in a new generation (spares wait here too, running the eval jobs they are
+  // handed) and its rendezvous; rank 0 serves the Gloo store first and offers it. nullopt: a
+  // stop signal came first, or the coordinator said training is finished (graceful shutdown).
   std::optional<Placement> join_generation() {
     set_progress(proto::MemberState::REGISTERED);
     std::optional<Placement> p;

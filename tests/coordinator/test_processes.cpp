@@ -410,6 +410,30 @@ TEST_CASE("the sweeper hands jobs to a spare worker and queues them again when i
   CHECK_THAT(cluster.coordinator().output(), Catch::Contains("eval of step 40 by member"));
 }
 
+TEST_CASE("training finished: spares evaluate what is queued then are told to leave and so is a late worker",
+          "[coordinator]") {
+  // The fake worker acks steps 20 and 40 (= train.steps) and leaves cleanly at step 50.
+  Cluster cluster({"dist.world_size=1", "train.steps=40", "checkpoint.every_steps=20", "eval.every_steps=20",
+                   "eval.manifest=eval.jsonl"});
+  cluster.start_coordinator();
+  cluster.start_peer("w0", {"--role", "worker", "--ckpt-every", "20", "--step-ms", "20", "--leave-after", "50",
+                            "--leave-clean"});
+  REQUIRE(cluster.wait_for([](auto s) { return workers_running(s, 1, 1); }, 10s));
+  cluster.start_peer("spare", {"--role", "worker"});  // answers each evalJob at once
+  const auto spare_exit = cluster.peer("spare").wait(20s);
+  INFO(cluster.logs());
+  REQUIRE(spare_exit == std::optional<int>(3));  // the fake's exit status on a shutdown
+  const std::string spare = cluster.peer("spare").output();
+  CHECK_THAT(spare, Catch::Contains("evaljob 1 ckpt/step_20") && Catch::Contains("evaljob 2 ckpt/step_40") &&
+                        Catch::Contains("shutdown training finished at step 40"));
+  CHECK(spare.find("evaljob 2") < spare.find("shutdown"));  // the final checkpoint first
+  CHECK_THAT(cluster.coordinator().output(), Catch::Contains("eval of step 40 by member 2: t2v_r1=2") &&
+                                                 Catch::Contains("spare worker 2 told to leave"));
+  cluster.start_peer("late", {"--role", "worker"});
+  CHECK(cluster.peer("late").wait(10s) == std::optional<int>(3));
+  CHECK_THAT(cluster.peer("late").output(), Catch::Contains("shutdown training finished at step 40"));
+}
+
 TEST_CASE("eval.spare_workers = false: a spare worker gets no eval job", "[coordinator]") {
   Cluster cluster({"dist.world_size=1", "checkpoint.every_steps=20", "eval.every_steps=20",
                    "eval.manifest=eval.jsonl", "eval.spare_workers=false"});

@@ -6,8 +6,8 @@
 # on non-default ports with every file under one temp dir, so nothing else on the machine is
 # touched). Two CPU workers train the tiny model:
 #   1. a short job runs to train.steps: COMPLETED, exit 0, checkpoint at train.steps committed;
-#      a third task (HARVEST_SPARES=1) is a spare worker that evaluates a committed checkpoint
-#      while it waits and is told to leave once training is finished;
+#      a third task (HARVEST_SPARES=1) is a spare worker that evaluates the committed checkpoints
+#      (the final one too) and is told to leave once training is finished and nothing is queued;
 #   2. a longer job, its loaders a second srun step placed by the coordinator, gets USR1 mid-run
 #      (`scancel --signal=USR1 --batch`, what --signal=B:USR1@N sends before the time limit):
 #      the workers stop with a final checkpoint, the script requeues
@@ -218,7 +218,7 @@ expect_completed() { # JOB RUN_NAME STEPS
 }
 
 # ---- 1. a job that runs to the end (worker-started loaders), with a third task as a spare worker
-# that evaluates the committed checkpoints while it waits and leaves when training is finished
+# that evaluates the committed checkpoints (the final one after training) and then leaves
 t0=$SECONDS
 job=$(HARVEST_SPARES=1 NTASKS=3 submit short 6 3 eval.every_steps=3 "eval.manifest=$tmp/data/test.jsonl") ||
   fail "sbatch refused the short job"
@@ -233,7 +233,9 @@ grep -Eq "eval of step [0-9]+ handed to spare worker" "$coordinator_log" ||
   fail "job $job: no eval job went to the spare worker"
 grep -Eq "eval of step [0-9]+ by member [0-9]+: retrieval.t2v_r1=" "$coordinator_log" ||
   fail "job $job: the spare worker's evaluation did not come back with metrics"
-grep -q "1 spare worker(s) told to leave" "$coordinator_log" ||
+grep -q "eval of step 6 by member" "$coordinator_log" ||
+  fail "job $job: the final checkpoint (step 6) was not evaluated"
+grep -Eq "spare worker [0-9]+ told to leave" "$coordinator_log" ||
   fail "job $job: the coordinator did not tell the spare to leave when training was finished"
 short_s=$((SECONDS - t0))
 log "job $job COMPLETED, checkpoint step 6 committed, the spare evaluated and left: ${short_s} s from submission"

@@ -183,6 +183,20 @@ int64_t event_ms(const std::string& log, const std::string& pattern, int64_t fro
   return -1;
 }
 
+// Milliseconds since midnight of the first log line containing `text` ("YYYY-MM-DD HH:MM:SS.mmm"
+// at the start of each line), or -1.
+int64_t log_ms(const std::string& log, const std::string& text) {
+  const size_t at = log.find(text);
+  if (at == std::string::npos) return -1;
+  const size_t line = log.rfind('\n', at) == std::string::npos ? 0 : log.rfind('\n', at) + 1;
+  static const std::regex stamp(R"(^\d{4}-\d{2}-\d{2} (\d{2}):(\d{2}):(\d{2})\.(\d{3}))");
+  std::smatch m;
+  const std::string head = log.substr(line, 23);
+  if (!std::regex_search(head, m, stamp)) return -1;
+  return ((std::stoll(m[1]) * 60 + std::stoll(m[2])) * 60 + std::stoll(m[3])) * 1000 +
+         std::stoll(m[4]);
+}
+
 std::optional<pid_t> loader_pid(const std::string& address) {
   const auto reply = coord::query_status(address, {}, 1000ms);
   if (!reply) return std::nullopt;
@@ -590,7 +604,7 @@ TEST_CASE(
   const std::string addr = address();
   const auto all = f.argv("spare", addr,
                           {"dist.world_size=1", "train.steps=30", "checkpoint.every_steps=5",
-                           "eval.every_steps=5", "eval.batch_size=1", "dist.timeout_s=60",
+                           "eval.every_steps=10", "eval.batch_size=1", "dist.timeout_s=60",
                            "eval.manifest=" + (evalset / "eval.jsonl").string(),
                            "coordinator.exit_when_done=true"});
   const std::vector<std::string> common(all.begin() + 2, all.end());
@@ -632,14 +646,28 @@ TEST_CASE(
   const std::string log = coordinator.output();
   REQUIRE(std::regex_search(log, m, requeued));
   const std::string step = m[1];
-  // The requeued job went to the new spare (ahead of later ones) and came back with metrics; the
-  // spare finished the evaluation it was in when told that training was over, then left.
+  // The requeued job went to the new spare (ahead of later ones) and came back with metrics; once
+  // training was finished the spare evaluated what was still queued (the final step last), then
+  // was told to leave.
   CHECK_THAT(log, Catch::Contains("eval of step " + step + " handed to spare worker 3") &&
-                      Catch::Contains("eval of step " + step + " by member 3: retrieval.t2v_r1="));
+                      Catch::Contains("eval of step " + step + " by member 3: retrieval.t2v_r1=") &&
+                      Catch::Contains("eval of step 30 by member 3: retrieval.t2v_r1=") &&
+                      Catch::Contains("spare worker 3 told to leave"));
   CHECK(second_exit == std::optional<int>(0));
   CHECK_THAT(second.output(), Catch::Contains("spare: evaluated") &&
                                   Catch::Contains("training finished at step 30"));
   // Every member left, so the coordinator ended by itself.
   CHECK(coordinator_exit == std::optional<int>(0));
   CHECK(latest_step(f.dir() / "spare" / "checkpoints") == 30);
+  // How long the evaluation held the device once the rank came: assign to cancelled, and assign
+  // to the first step of the new generation (from the spare's log clock).
+  const int64_t assigned = log_ms(spare.output(), "assigned rank 0 of 1 in generation 2");
+  const int64_t cancelled = log_ms(spare.output(), "cancelled: this worker took a rank");
+  const int64_t stepped = log_ms(spare.output(), "generation 2: first step done");
+  REQUIRE((assigned >= 0 && cancelled >= 0 && stepped >= 0));
+  const auto after = [](int64_t from, int64_t to) { return (to - from + 86400000) % 86400000; };
+  CHECK(after(assigned, cancelled) <= after(assigned, stepped));
+  WARN("spare given a rank mid-evaluation: cancelled after " << after(assigned, cancelled)
+                                                             << " ms, first step after "
+                                                             << after(assigned, stepped) << " ms");
 }
