@@ -21,6 +21,8 @@ RendezvousActor::RendezvousActor(ZmqContext& ctx, const CoordinatorSettings& set
   if (!replayed.ranks.empty()) {
     ranks_ = replayed.ranks;
     phase_ = Phase::Running;
+  } else if (settings_.train_steps > 0 && resume_.step >= static_cast<uint64_t>(settings_.train_steps)) {
+    finished_ = true;  // a restart (or a new job on this journal) after training finished
   }
 }
 

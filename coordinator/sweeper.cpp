@@ -8,7 +8,11 @@ SweeperActor::SweeperActor(ZmqContext& ctx, const CoordinatorSettings& settings,
     : Actor(ctx, actors::kSweeper, settings.heartbeat, {actors::kGateway}),
       settings_(settings),
       ranked_(replayed.ranks.begin(), replayed.ranks.end()),
-      formed_(!replayed.ranks.empty()) {}
+      formed_(!replayed.ranks.empty()),
+      final_committed_(settings.train_steps > 0 &&
+                       replayed.last_commit.step >= static_cast<uint64_t>(settings.train_steps)) {
+  check_finished();  // a restart after the end: the workers that come back are told to leave
+}
 
 void SweeperActor::handle(const std::string& from, const InMessage& message) {
   const auto body = message.body();

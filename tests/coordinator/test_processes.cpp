@@ -432,6 +432,13 @@ TEST_CASE("training finished: spares evaluate what is queued then are told to le
   cluster.start_peer("late", {"--role", "worker"});
   CHECK(cluster.peer("late").wait(10s) == std::optional<int>(3));
   CHECK_THAT(cluster.peer("late").output(), Catch::Contains("shutdown training finished at step 40"));
+  // A coordinator restarted on this journal (or a new job on it) knows training is finished.
+  cluster.coordinator().kill(SIGKILL);
+  cluster.coordinator().wait(5s);
+  cluster.start_coordinator();
+  cluster.start_peer("after", {"--role", "worker"});
+  CHECK(cluster.peer("after").wait(10s) == std::optional<int>(3));
+  CHECK_THAT(cluster.peer("after").output(), Catch::Contains("shutdown training finished at step 40"));
 }
 
 TEST_CASE("eval.spare_workers = false: a spare worker gets no eval job", "[coordinator]") {
