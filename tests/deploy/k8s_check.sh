@@ -10,7 +10,8 @@
 # checkpoints sit where every pod sees them; the ConfigMap's TOML passes `harvest config check`
 # with the workers' overrides (when HARVEST_BINARY is given). The optional loaders component
 # (deploy/k8s/loaders) adds a Deployment of `harvest loader` pods and switches the coordinator and
-# the workers to data.loader_placement=coordinator.
+# the workers to data.loader_placement=coordinator; the optional spares component
+# (deploy/k8s/spares) adds a Job of spare workers: the worker pod template without a rank.
 #
 # Offline: no cluster is needed. kubectl parses every object (`kubectl label --local -o json`),
 # which catches malformed YAML and unknown kinds; schema validation needs an API server and is
@@ -72,17 +73,39 @@ EOF
 } >"$work/overlay/kustomization.yaml"
 render "$work/overlay" "$work/overlay.json"
 
-# The optional loaders component (deploy/k8s/loaders) over the base.
-mkdir -p "$work/with-loaders"
-cat >"$work/with-loaders/kustomization.yaml" <<EOF
+# The optional components enabled in (a copy of) the base kustomization.yaml, as their READMEs
+# say: then the base's images, ConfigMap and replacements apply to what they add.
+with_component() {  # with_component NAME DIR: a copy of the base at DIR with component NAME on
+  cp -r deploy/k8s "$2"
+  python3 - "$2/kustomization.yaml" "$1" <<'PYC'
+import sys
+path, name = sys.argv[1], sys.argv[2]
+text = open(path).read()
+open(path, "w").write(text.replace("resources:\n", f"components:\n  - {name}\n\nresources:\n", 1))
+PYC
+}
+with_component loaders "$work/base-loaders"
+render "$work/base-loaders" "$work/loaders.json"
+with_component spares "$work/base-spares"
+render "$work/base-spares" "$work/spares.json"
+# ... and in an overlay that changes the world size (the spares must follow it too).
+mkdir -p "$work/spares-overlay"
+{
+  cat <<EOF
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-  - ../base
-components:
-  - ../base/loaders
+  - ../base-spares
+patches:
+  - target: {kind: Job, name: harvest-worker}
+    patch: |-
+      - op: replace
+        path: /spec/completions
+        value: 3
 EOF
-render "$work/with-loaders" "$work/loaders.json"
+  sed -n '/^replacements:/,$p' deploy/k8s/kustomization.yaml
+} >"$work/spares-overlay/kustomization.yaml"
+render "$work/spares-overlay" "$work/spares-overlay.json"
 
 python3 - "$work" "$harvest" <<'PY'
 import json
@@ -377,6 +400,72 @@ else:
         if harvest and toml:
             config_check(toml, "loader.toml", lset)
 
+# The spares component: a second Job of `harvest worker` pods with no --rank, the worker Job's pod
+# template otherwise (image, resources, volumes, grace, failure policy), dist.world_size = the
+# worker Job's completions (also after an overlay changed it), and no change to anything else.
+
+
+def without_rank(spec):
+    """The worker pod spec with the rank (--rank and its env var) taken out."""
+    spec = json.loads(json.dumps(spec))
+    for c in spec.get("containers", []):
+        args = c.get("args", [])
+        if "--rank" in args:
+            i = args.index("--rank")
+            del args[i:i + 2]
+        c["env"] = [e for e in c.get("env", []) if e["name"] != "HARVEST_RANK"]
+    return spec
+
+
+def check_spares(path, where, expect_world):
+    objs = load(path)
+    spares = [o for o in objs
+              if o.get("kind") == "Job" and o["metadata"]["name"] == "harvest-spare-worker"]
+    rest = [o for o in objs if o not in spares]
+    world, w, _, ws = check_job(rest, where, expect_world=expect_world)
+    if len(spares) != 1:
+        fail(f"{where}: expected one Job harvest-spare-worker, found {len(spares)}")
+        return
+    job = spares[0]
+    workers = [o for o in rest if o.get("kind") == "Job"]
+    sc = container(job, "worker")
+    if not (sc and w and workers):
+        return
+    sargs = argv(sc)
+    if sargs[:2] != ["harvest", "worker"]:
+        fail(f"{where}: the spare container runs {sargs[:2]}")
+    if option(sargs, "--rank"):
+        fail(f"{where}: spares must not ask for a rank (--rank {option(sargs, '--rank')})")
+    sset = sets(sargs)
+    if sset.get("dist.world_size") != str(world):
+        fail(f"{where}: spares get dist.world_size={sset.get('dist.world_size')}, the worker Job "
+             f"runs {world}")
+    if sset != ws:
+        fail(f"{where}: spares get --set {sset}, workers {ws}")
+    spec = job["spec"]
+    if not spec.get("completions") or spec.get("parallelism") != spec.get("completions"):
+        fail(f"{where}: spare Job completions {spec.get('completions')} / parallelism "
+             f"{spec.get('parallelism')}: keep them equal and >= 1")
+    if spec.get("podFailurePolicy") != workers[0]["spec"].get("podFailurePolicy"):
+        fail(f"{where}: the spare Job's podFailurePolicy differs from the worker Job's")
+    if without_rank(pod_spec(job)) != without_rank(pod_spec(workers[0])):
+        fail(f"{where}: the spare pod template differs from the worker Job's beyond the rank")
+
+
+check_spares(f"{work}/spares.json", "deploy/k8s with the spares component", None)
+check_spares(f"{work}/spares-overlay.json", "deploy/k8s with spares and completions 3", 3)
+if any(o.get("metadata", {}).get("name") == "harvest-spare-worker"
+       for o in load(f"{work}/job.json")):
+    fail("deploy/k8s: spare workers appear without the spares component")
+
+# Every container runs the image the base's `images:` block names (a component's pods too).
+for path in ("job.json", "loaders.json", "spares.json", "spares-overlay.json"):
+    images = {c.get("image") for o in load(f"{work}/{path}") if "template" in o.get("spec", {})
+              for c in pod_spec(o).get("containers", [])}
+    if len(images) != 1 or "harvest" in images:
+        fail(f"{path}: containers run images {sorted(images)}, expected the one the base's "
+             "images: block sets")
+
 # The shared claim: ReadWriteMany (pods on several nodes write one checkpoint folder).
 
 pvc = one(load(f"{work}/storage.json"), "PersistentVolumeClaim", "deploy/k8s/storage")
@@ -405,5 +494,5 @@ if failures:
     for f in failures:
         print(f"k8s_check: FAIL: {f}", file=sys.stderr)
     sys.exit(1)
-print(f"k8s_check: ok (world size {world}; overlay with completions 3 propagates; loaders component: {loader_replicas} placed loaders)")
+print(f"k8s_check: ok (world size {world}; overlay with completions 3 propagates; loaders component: {loader_replicas} placed loaders; spares component: the worker pod without a rank)")
 PY
