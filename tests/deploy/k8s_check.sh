@@ -54,14 +54,14 @@ render deploy/k8s/storage "$work/storage.json"
 # Changing the world size in an overlay (README.md): patch completions and repeat the base's
 # replacements block after it; parallelism and both dist.world_size must follow. Over a copy of
 # the base: kustomize takes no absolute paths.
-mkdir -p "$work/overlay"
-cp -r deploy/k8s "$work/base"
-{
-  cat <<EOF
+overlay_of() {  # overlay_of BASE_DIR_NAME DIR: an overlay of $work/BASE at DIR with completions 3
+  mkdir -p "$2"
+  {
+    cat <<EOF
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-  - ../base
+  - ../$1
 patches:
   - target: {kind: Job, name: harvest-worker}
     patch: |-
@@ -69,8 +69,11 @@ patches:
         path: /spec/completions
         value: 3
 EOF
-  sed -n '/^replacements:/,$p' deploy/k8s/kustomization.yaml
-} >"$work/overlay/kustomization.yaml"
+    sed -n '/^replacements:/,$p' deploy/k8s/kustomization.yaml
+  } >"$2/kustomization.yaml"
+}
+cp -r deploy/k8s "$work/base"
+overlay_of base "$work/overlay"
 render "$work/overlay" "$work/overlay.json"
 
 # The optional components enabled in (a copy of) the base kustomization.yaml, as their READMEs
@@ -89,22 +92,7 @@ render "$work/base-loaders" "$work/loaders.json"
 with_component spares "$work/base-spares"
 render "$work/base-spares" "$work/spares.json"
 # ... and in an overlay that changes the world size (the spares must follow it too).
-mkdir -p "$work/spares-overlay"
-{
-  cat <<EOF
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - ../base-spares
-patches:
-  - target: {kind: Job, name: harvest-worker}
-    patch: |-
-      - op: replace
-        path: /spec/completions
-        value: 3
-EOF
-  sed -n '/^replacements:/,$p' deploy/k8s/kustomization.yaml
-} >"$work/spares-overlay/kustomization.yaml"
+overlay_of base-spares "$work/spares-overlay"
 render "$work/spares-overlay" "$work/spares-overlay.json"
 
 python3 - "$work" "$harvest" <<'PY'
