@@ -120,7 +120,7 @@ void MembershipActor::send_shutdown(const Member& member, const std::string& rea
 
 void MembershipActor::check_finished() {
   if (!finished_) {
-    if (settings_.train_steps <= 0 || last_checkpoint_step_ < static_cast<uint64_t>(settings_.train_steps)) return;
+    if (!settings_.is_final_step(last_checkpoint_step_)) return;
     for (const auto& [id, m] : members_)
       if (!m.lost && m.info.role == proto::Role::WORKER) return;
     finished_ = true;

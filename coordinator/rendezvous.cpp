@@ -21,7 +21,7 @@ RendezvousActor::RendezvousActor(ZmqContext& ctx, const CoordinatorSettings& set
   if (!replayed.ranks.empty()) {
     ranks_ = replayed.ranks;
     phase_ = Phase::Running;
-  } else if (settings_.train_steps > 0 && resume_.step >= static_cast<uint64_t>(settings_.train_steps)) {
+  } else if (settings_.is_final_step(resume_.step)) {
     finished_ = true;  // a restart (or a new job on this journal) after training finished
   }
 }
@@ -79,9 +79,7 @@ void RendezvousActor::handle(const std::string& from, const InMessage& message) 
       resume_ = JournalCommit{c.getGeneration(), c.getStep(), c.getPath(), c.getEpoch(), c.getDataCursor()};
       // The ranks leave after they saw this commit, but their leave may overtake it on the way
       // here: the end of training is noticed whichever comes second.
-      if (closed_clean_ && phase_ == Phase::Waiting && !finished_ && settings_.train_steps > 0 &&
-          resume_.step >= static_cast<uint64_t>(settings_.train_steps))
-        finish();
+      maybe_finish();
       return;
     }
     default:
@@ -164,12 +162,12 @@ void RendezvousActor::close_generation(const std::string& reason) {
   end_generation(reason, 0, /*tell_survivors=*/false);
   closed_clean_ = true;
   spdlog::info("generation {} ended: {}", generation_ - 1, reason);
-  if (settings_.train_steps > 0 && resume_.step >= static_cast<uint64_t>(settings_.train_steps))
-    return finish();
-  maybe_form();
+  maybe_finish();
+  maybe_form();  // not once finished
 }
 
-void RendezvousActor::finish() {
+void RendezvousActor::maybe_finish() {
+  if (finished_ || !closed_clean_ || !settings_.is_final_step(resume_.step)) return;
   finished_ = true;
   spdlog::info("training finished at step {}: no generation forms again ({} spare worker(s) left)", resume_.step,
                workers_.size());

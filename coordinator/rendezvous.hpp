@@ -40,9 +40,10 @@ class RendezvousActor : public Actor {
   // an abort for the other actors and the journal (a replay forgets its ranks, so the workers of
   // a later run, a Slurm requeue say, form the next generation), with no survivors to tell.
   void close_generation(const std::string& reason);
-  // train.steps is committed and the ranks have left: no generation forms again (the sweeper
-  // lets the spares evaluate what is queued, then tells them to leave).
-  void finish();
+  // Once train.steps is committed and the last generation was closed (every rank left
+  // cleanly): no generation forms again (the sweeper lets the spares evaluate what is queued,
+  // then tells them to leave).
+  void maybe_finish();
   // Shared by both: the next generation number, no ranks, an abort record to the journal and the
   // other actors (and, when `tell_survivors`, to every rank but `lost_member`).
   void end_generation(const std::string& reason, uint64_t lost_member, bool tell_survivors);

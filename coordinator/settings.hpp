@@ -33,6 +33,8 @@ struct CoordinatorSettings {
   // when eval.manifest names what to evaluate.
   bool eval_on_spares = false;
   int64_t train_steps = 0;
+  // A committed `step` ends training (train.steps reached; never when train.steps is unset).
+  bool is_final_step(uint64_t step) const { return train_steps > 0 && step >= static_cast<uint64_t>(train_steps); }
   // Coordinator::run returns 0 once training is finished and every member has left.
   bool exit_when_done = false;
 

@@ -9,8 +9,7 @@ SweeperActor::SweeperActor(ZmqContext& ctx, const CoordinatorSettings& settings,
       settings_(settings),
       ranked_(replayed.ranks.begin(), replayed.ranks.end()),
       formed_(!replayed.ranks.empty()),
-      final_committed_(settings.train_steps > 0 &&
-                       replayed.last_commit.step >= static_cast<uint64_t>(settings.train_steps)) {
+      final_committed_(settings.is_final_step(replayed.last_commit.step)) {
   check_finished();  // a restart after the end: the workers that come back are told to leave
 }
 
@@ -60,7 +59,7 @@ void SweeperActor::handle(const std::string& from, const InMessage& message) {
     case Body::CHECKPOINT_COMMIT: {
       const auto c = body.getCheckpointCommit();
       const auto step = static_cast<int64_t>(c.getStep());
-      if (settings_.train_steps > 0 && step >= settings_.train_steps) final_committed_ = true;
+      if (settings_.is_final_step(c.getStep())) final_committed_ = true;
       check_finished();
       if (settings_.eval_every_steps <= 0 || step <= last_queued_step_) return dispatch();
       if (step % settings_.eval_every_steps != 0 && step != settings_.train_steps) return;

@@ -292,12 +292,12 @@ SweepSummary run_sweep(const SweepOptions& options) {
     }
     for (const EvalOptions* pending_task : pending) {
       EvalOptions task = *pending_task;
-      const EvalOptions* t = &task;
       task.cancel = options.cancel;
+      const EvalOptions* t = &task;
       ojson result;
       const auto started = std::chrono::steady_clock::now();
       try {
-        result = evaluate(*model, task);
+        result = evaluate(*model, *t);
       } catch (const Error& e) {
         spdlog::error("sweep: {} {}: {}", c.name, task_name(t->task), e.what());
         summary.failed.push_back(cat(c.name, ": ", task_name(t->task), ": ", e.what()));

@@ -89,7 +89,6 @@ class SpareJob {
     });
   }
   void cancel() { cancel_ = true; }
-  bool cancelling() const { return cancel_.load(); }
   // The outcome once the thread has ended (joined), else nullopt; `wait`: until it ends.
   std::optional<SpareEvalOutcome> take(bool wait) {
     if (!busy()) return std::nullopt;
