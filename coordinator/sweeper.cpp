@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace harvest::coord {
 
 SweeperActor::SweeperActor(ZmqContext& ctx, const CoordinatorSettings& settings, const JobState& replayed)
@@ -71,21 +73,25 @@ void SweeperActor::handle(const std::string& from, const InMessage& message) {
     case Body::EVAL_RESULT: {
       const auto r = body.getEvalResult();
       auto job = running_.find(r.getJobId());
-      auto ev = evaluators_.find(r.getMemberId());
+      // The sender is known by its connection. Its memberId may still be 0: the job (from this
+      // actor) and the member's assign (from membership) reach the gateway on separate pipes, so
+      // a job can overtake the assign and a quick answer carries no id yet.
+      auto ev = std::find_if(evaluators_.begin(), evaluators_.end(),
+                             [&](const auto& e) { return e.second.routing_id == from; });
       if (job == running_.end() || ev == evaluators_.end() || ev->second.job != r.getJobId() ||
-          ev->second.routing_id != from) {
+          (r.getMemberId() != 0 && r.getMemberId() != ev->first)) {
         spdlog::warn("evalResult for job {} from member {} does not match a job it holds; ignored", r.getJobId(),
                      r.getMemberId());
         return;
       }
       if (r.getError().size() > 0) {
-        spdlog::warn("eval of step {} by member {} failed: {}", job->second.step, r.getMemberId(),
+        spdlog::warn("eval of step {} by member {} failed: {}", job->second.step, ev->first,
                      r.getError().cStr());
       } else {
         std::string metrics;
         for (const auto m : r.getMetrics())
           metrics += cat(metrics.empty() ? "" : " ", m.getName().cStr(), "=", m.getValue());
-        spdlog::info("eval of step {} by member {}: {}", job->second.step, r.getMemberId(), metrics);
+        spdlog::info("eval of step {} by member {}: {}", job->second.step, ev->first, metrics);
       }
       running_.erase(job);
       ev->second.job = 0;

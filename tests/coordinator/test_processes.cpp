@@ -398,7 +398,11 @@ TEST_CASE("the sweeper hands jobs to a spare worker and queues them again when i
     std::this_thread::sleep_for(20ms);
   CHECK_THAT(cluster.coordinator().output(),
              Catch::Contains("during its evaluation of step 40: queued again"));
-  // "assign <member> <rank> <world> <generation>": member 3 is rank 1 of 2 in generation 2.
+  // "assign <member> <rank> <world> <generation>": member 3 is rank 1 of 2 in generation 2 (the
+  // coordinator logs the requeue before the assign reaches the spare).
+  const Deadline assigned(5s);
+  while (cluster.peer("spare").output().find("assign 3 1 2 2") == std::string::npos && !assigned.expired())
+    std::this_thread::sleep_for(20ms);
   CHECK_THAT(cluster.peer("spare").output(), Catch::Contains("assign 3 1 2 2"));
   // ... for the next evaluator, here an eval member.
   cluster.start_peer("e0", {"--role", "eval"});
