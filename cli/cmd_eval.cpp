@@ -240,7 +240,8 @@ void run_sweep_member(const eval::SweepOptions& base, const std::optional<Config
     const auto job = message.body().getEvalJob();
     const std::string checkpoint = job.getCheckpoint().cStr();
     coord::Progress busy;
-    busy.state = proto::MemberState::RUNNING;
+    busy.state = proto::MemberState::EVALUATING;
+    busy.step = job.getStep();
     client.set_progress(busy);
     SpareEvalOutcome outcome;
     try {

@@ -135,6 +135,7 @@ void SweeperActor::hand_out(uint64_t member_id, Evaluator& e) {
   auto m = out.body().initEvalJob();
   m.setJobId(job.id);
   m.setCheckpoint(job.path);
+  m.setStep(job.step);
   send_to_peer(e.routing_id, out.bytes());
   e.job = job.id;
   running_[job.id] = job;

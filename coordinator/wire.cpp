@@ -108,6 +108,7 @@ std::string state_name(proto::MemberState state) {
     case proto::MemberState::LOST: return "lost";
     case proto::MemberState::REATTACHING: return "reattaching";
     case proto::MemberState::LEFT: return "left";
+    case proto::MemberState::EVALUATING: return "evaluating";
   }
   return cat("state(", static_cast<int>(state), ")");
 }

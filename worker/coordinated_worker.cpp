@@ -278,16 +278,16 @@ class CoordinatedWorker {
       return;
     }
     if (pending_eval_)
-      spdlog::warn("eval job {} replaced by eval job {} before it started", pending_eval_->first,
+      spdlog::warn("eval job {} replaced by eval job {} before it started", pending_eval_->job,
                    job.getJobId());
-    pending_eval_ = {job.getJobId(), job.getCheckpoint().cStr()};
+    pending_eval_ = PendingEval{job.getJobId(), job.getCheckpoint().cStr(), job.getStep()};
   }
 
   // Starts the job that came, on a thread of its own, unless this worker holds a rank in a live
   // generation now: then the coordinator queues it again when it sees that generation formed.
   void start_spare_job() {
     if (!pending_eval_) return;
-    const auto [job, checkpoint] = *pending_eval_;
+    const auto [job, checkpoint, step] = *pending_eval_;
     pending_eval_.reset();
     const bool ranked = assigned_ && assigned_->generation >= client_->abort_generation();
     if (ranked || spare_job_.busy() || shutdown_) {
@@ -298,6 +298,7 @@ class CoordinatedWorker {
     spdlog::info("spare: evaluating {} (eval job {}) on {} until a rank comes", checkpoint, job,
                  device_.str());
     spare_job_.start(job, checkpoint, device_.str(), spare_eval_);
+    set_progress(proto::MemberState::EVALUATING, step);  // `harvest status` shows it
   }
 
   // The spare's evaluation, once it has ended: its result to the coordinator (a cancelled one
@@ -307,6 +308,7 @@ class CoordinatedWorker {
     const std::string checkpoint = spare_job_.checkpoint();
     const std::optional<SpareEvalOutcome> outcome = spare_job_.take(wait);
     if (!outcome) return;
+    set_progress(proto::MemberState::REGISTERED);  // a spare again (or forming, if given a rank)
     if (outcome->cancelled) {
       spdlog::info("spare: evaluation of {} (eval job {}) cancelled: this worker took a rank",
                    checkpoint, job);
@@ -728,7 +730,12 @@ class CoordinatedWorker {
   std::optional<Placement> rendezvous_;
   std::optional<std::string> shutdown_;
   bool shutdown_graceful_ = false;
-  std::optional<std::pair<uint64_t, std::string>> pending_eval_;  // an evalJob not started yet
+  struct PendingEval {
+    uint64_t job = 0;
+    std::string checkpoint;
+    uint64_t step = 0;  // the checkpoint's training step
+  };
+  std::optional<PendingEval> pending_eval_;  // an evalJob not started yet
   SpareJob spare_job_;  // declared after the client: cancelled and joined before it goes
   uint64_t generation_ = 0;
   int rank_ = -1;

@@ -30,6 +30,7 @@ enum MemberState {
   lost @4;         # missed heartbeats, hung past the step deadline, or left
   reattaching @5;  # replayed from the journal after a coordinator restart, not heard from yet
   left @6;         # left with its group: training finished, or a stop the ranks agreed on
+  evaluating @7;   # an eval member or spare worker running an evalJob (step: the checkpoint's)
 }
 
 struct Register {
@@ -160,6 +161,7 @@ struct EvalJob {
   jobId @0 :UInt64;
   checkpoint @1 :Text;
   tasks @2 :List(Text);
+  step @3 :UInt64;            # the checkpoint's training step
 }
 
 struct Metric {

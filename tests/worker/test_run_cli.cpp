@@ -624,6 +624,23 @@ TEST_CASE(
     std::this_thread::sleep_for(20ms);
   INFO(coordinator.output() << first.output() << spare.output());
   REQUIRE_THAT(spare.output(), Catch::Contains("spare: evaluating"));
+  // `harvest status` shows the spare evaluating, with the step of the checkpoint it evaluates.
+  const auto spare_state = [&]() -> std::optional<std::pair<proto::MemberState, uint64_t>> {
+    const auto reply = coord::query_status(addr, {}, 1000ms);
+    if (!reply) return std::nullopt;
+    for (const auto m : (*reply)->body().getStatusReply().getMembers())
+      if (m.getRole() == proto::Role::WORKER && m.getRank() < 0 && m.getState() != proto::MemberState::LOST)
+        return std::make_pair(m.getState(), m.getStep());
+    return std::nullopt;
+  };
+  auto shown = spare_state();
+  while ((!shown || shown->first != proto::MemberState::EVALUATING) && !deadline.expired()) {
+    std::this_thread::sleep_for(20ms);
+    shown = spare_state();
+  }
+  REQUIRE(shown);
+  CHECK(shown->first == proto::MemberState::EVALUATING);
+  CHECK((shown->second > 0 && shown->second % 10 == 0));  // eval.every_steps=10
 
   // The ranked worker dies mid-evaluation: the spare cancels, takes rank 0 and trains to the end.
   first.kill(SIGKILL);
