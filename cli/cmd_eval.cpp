@@ -182,8 +182,9 @@ void print_sweep_summary(const eval::SweepSummary& s) {
 // One evalJob: the sweep restricted to `checkpoint` (a committed step folder), answered with the
 // step's flat metrics ("<task>.<metric>") as results.json holds them (evaluated now, by another
 // writer, or earlier) or the first failure. `give_up`: stop waiting for the commit marker.
+// `summary` (an eval member's console; a spare worker logs its own line): what the sweep ran.
 SpareEvalOutcome evaluate_job(const eval::SweepOptions& base, const std::string& checkpoint,
-                              const std::function<bool()>& give_up) {
+                              const std::function<bool()>& give_up, std::ostream* summary = nullptr) {
   eval::SweepOptions options = base;
   options.only_checkpoint = fs::path(checkpoint).filename().string();
   // The coordinator announces a commit as soon as its journal holds it; rank 0 writes the
@@ -201,8 +202,9 @@ SpareEvalOutcome evaluate_job(const eval::SweepOptions& base, const std::string&
       for (const auto& [name, value] : record.at("metrics").items())
         outcome.metrics.emplace_back(record.at("task").get<std::string>() + "." + name,
                                      value.get<double>());
-  std::cout << "harvest sweep: " << options.only_checkpoint << ": " << s.evaluated.size()
-            << " evaluation(s) run, " << s.failed.size() << " failed" << std::endl;
+  if (summary)
+    *summary << "harvest sweep: " << options.only_checkpoint << ": " << s.evaluated.size()
+             << " evaluation(s) run, " << s.failed.size() << " failed" << std::endl;
   return outcome;
 }
 
@@ -245,7 +247,7 @@ void run_sweep_member(const eval::SweepOptions& base, const std::optional<Config
     client.set_progress(busy);
     SpareEvalOutcome outcome;
     try {
-      outcome = evaluate_job(base, checkpoint, [&] { return signals.stop().load() != 0; });
+      outcome = evaluate_job(base, checkpoint, [&] { return signals.stop().load() != 0; }, &std::cout);
     } catch (const Error& e) {
       outcome.error = e.what();
       std::cout << "harvest sweep: " << checkpoint << ": " << e.what() << std::endl;
