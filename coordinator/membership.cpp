@@ -172,6 +172,11 @@ void MembershipActor::handle_step_report(const std::string& from, proto::StepRep
 }
 
 MembershipActor::Member* MembershipActor::live_member(const std::string& from, uint64_t member_id) {
+  // Member id 0: a peer that has not seen its assign yet (a sweeper's shutdown or evalJob, sent by
+  // another actor, can overtake it), answering on the connection it registered on.
+  if (member_id == 0)
+    for (const auto& [id, m] : members_)
+      if (!m.lost && m.info.routing_id == from) member_id = id;
   auto it = members_.find(member_id);
   if (it == members_.end() || it->second.lost) {
     send_to_peer(from, error_message(proto::ErrorKind::UNKNOWN_MEMBER,

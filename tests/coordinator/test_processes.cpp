@@ -251,6 +251,35 @@ TEST_CASE("a clean leave ends a member without aborting its group; an unclean on
   }
 }
 
+TEST_CASE("a peer that has not read its assign yet leaves on its connection with member id 0",
+          "[coordinator]") {
+  // A sweeper's shutdown can reach a late worker before membership's assign: the worker's leave
+  // then names member 0. The coordinator knows it by its connection.
+  Cluster cluster({"dist.world_size=2"});
+  cluster.start_coordinator();
+  coord::ZmqContext ctx;
+  coord::ZmqSocket peer(ctx, ZMQ_DEALER, cluster.address());
+  peer.connect(cluster.address());
+  coord::OutMessage reg;
+  auto r = reg.body().initRegister();
+  r.setRole(proto::Role::WORKER);
+  r.setHost("raw");
+  r.setPid(424242);
+  r.setDevice("cpu");
+  r.setDesiredRank(-1);
+  coord::OutMessage leave;
+  leave.body().initLeave().setReason("told to leave before the assign came");
+  leave.body().getLeave().setClean(true);
+  const Deadline sent(5s);
+  while (!peer.send({reg.bytes()}) && !sent.expired()) std::this_thread::sleep_for(10ms);
+  REQUIRE(peer.send({leave.bytes()}));  // without reading the assign: memberId stays 0
+  // LEFT, not LOST: a heartbeat timeout (this peer never heartbeats) would say lost.
+  const bool left = cluster.wait_for([](auto s) { return state_of_pid(s, 424242) == proto::MemberState::LEFT; },
+                                     5s).has_value();
+  INFO(cluster.logs());
+  CHECK(left);
+}
+
 TEST_CASE("SIGKILL of a loader: detected, its workers re-planned, the generation untouched", "[coordinator]") {
   Cluster cluster({"dist.world_size=2"});
   cluster.start_coordinator();
