@@ -1,22 +1,34 @@
 // harvest: the one binary. main() wires the command tree, logging and the exit-code contract:
 // 0 success, 1 runtime failure, 2 usage or config error (docs/exit-codes.md).
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/heap.hpp"
 #include "core/log.hpp"
 
 int main(int argc, char** argv) {
   using namespace harvest;
+  std::string heap;  // before anything large is allocated
+  try {
+    heap = configure_heap();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "harvest: %s: %s\n", to_string(e.kind()), e.what());
+    return exit_code_for(e.kind());
+  }
   CLI::App app{"harvest: post-pretrain an image CLIP into a video-language model", "harvest"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return cli::version_text(); }, "Print versions and exit");
   cli::GlobalOptions global;
   app.add_option("--log-level", global.log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
-  app.parse_complete_callback([&global] {
+  app.parse_complete_callback([&global, &heap] {
     init_logging(LogIdentity{"cli", -1}, parse_log_level(global.log_level, "--log-level"));
+    spdlog::debug("{}", heap);
   });
 
   cli::add_version_command(app);
