@@ -9,6 +9,15 @@
 #include <malloc.h>
 #endif
 
+// Under AddressSanitizer malloc is the sanitizer's: glibc's settings do not apply (mallopt fails).
+#if defined(__SANITIZE_ADDRESS__)
+#define HARVEST_SANITIZED_HEAP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HARVEST_SANITIZED_HEAP 1
+#endif
+#endif
+
 namespace harvest {
 
 namespace {
@@ -35,7 +44,9 @@ std::string configure_heap() {
   if (wanted == "system") return "heap: the C library's defaults (HARVEST_HEAP=system)";
   const std::string theirs = glibc_setting();
   if (!theirs.empty()) return "heap: the C library's settings from " + theirs;
-#if defined(__GLIBC__)
+#if defined(HARVEST_SANITIZED_HEAP)
+  return "heap: the sanitizer's allocator (no C library settings apply)";
+#elif defined(__GLIBC__)
   constexpr int kThreshold = 1 << 30;
   constexpr int kTopPad = 64 << 20;
   const bool applied = mallopt(M_MMAP_THRESHOLD, kThreshold) == 1 && mallopt(M_TRIM_THRESHOLD, kThreshold) == 1 &&
