@@ -13,13 +13,7 @@
 
 int main(int argc, char** argv) {
   using namespace harvest;
-  std::string heap;  // before anything large is allocated
-  try {
-    heap = configure_heap();
-  } catch (const Error& e) {
-    std::fprintf(stderr, "harvest: %s: %s\n", to_string(e.kind()), e.what());
-    return exit_code_for(e.kind());
-  }
+  std::string heap;  // set before parsing runs a command: no large allocation has happened yet
   CLI::App app{"harvest: post-pretrain an image CLIP into a video-language model", "harvest"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return cli::version_text(); }, "Print versions and exit");
@@ -48,6 +42,7 @@ int main(int argc, char** argv) {
   cli::add_report_command(app);
 
   try {
+    heap = configure_heap();  // a bad HARVEST_HEAP: the Error below (exit 2)
     app.parse(argc, argv);
     return 0;
   } catch (const CLI::CallForHelp& e) {

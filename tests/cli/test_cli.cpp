@@ -42,6 +42,16 @@ TEST_CASE("usage errors exit 2 with a hint", "[cli]") {
   CHECK_THAT(bad_level.output, Catch::Contains("--log-level: unknown log level 'loud'"));
 }
 
+TEST_CASE("HARVEST_HEAP: a bad value exits 2 naming it and the debug log says which heap policy holds",
+          "[cli]") {
+  const auto bad = run("HARVEST_HEAP=keep " + harvest_exe + " config show");
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.output, Catch::Contains("config error: HARVEST_HEAP='keep' (environment)"));
+  const auto system = run("HARVEST_HEAP=system " + harvest_exe + " --log-level debug config show");
+  CHECK(system.exit_code == 0);
+  CHECK_THAT(system.output, Catch::Contains("heap: the C library's defaults (HARVEST_HEAP=system)"));
+}
+
 TEST_CASE("--help works on every level", "[cli]") {
   for (const char* args : {" --help", " config --help", " config show --help", " config check --help"}) {
     const auto r = run(harvest_exe + args);
