@@ -293,19 +293,18 @@ SweepSummary run_sweep(const SweepOptions& options) {
     for (const EvalOptions* pending_task : pending) {
       EvalOptions task = *pending_task;
       task.cancel = options.cancel;
-      const EvalOptions* t = &task;
       ojson result;
       const auto started = std::chrono::steady_clock::now();
       try {
-        result = evaluate(*model, *t);
+        result = evaluate(*model, task);
       } catch (const Error& e) {
-        spdlog::error("sweep: {} {}: {}", c.name, task_name(t->task), e.what());
-        summary.failed.push_back(cat(c.name, ": ", task_name(t->task), ": ", e.what()));
+        spdlog::error("sweep: {} {}: {}", c.name, task_name(task.task), e.what());
+        summary.failed.push_back(cat(c.name, ": ", task_name(task.task), ": ", e.what()));
         continue;
       }
       ojson metrics = ojson::object();
       for (const auto& [name, value] : flat_metrics(result)) metrics[name] = value;
-      const std::string key = sweep_setting_key(*t, options.model);
+      const std::string key = sweep_setting_key(task, options.model);
       // Merged into what the folder holds now: another writer may have added records meanwhile.
       const FolderLock lock(out_dir);
       results = read_sweep_results(out_dir / "results.json");
@@ -314,13 +313,13 @@ SweepSummary run_sweep(const SweepOptions& options) {
       });
       if (raced) {
         spdlog::info("sweep: {} {}: another writer recorded it first; its record is kept", c.name,
-                     task_name(t->task));
+                     task_name(task.task));
         ++summary.already_done;
         continue;
       }
       results["records"].push_back(ojson{{"checkpoint", c.name},
                                          {"step", c.step},
-                                         {"task", task_name(t->task)},
+                                         {"task", task_name(task.task)},
                                          {"label", record_label(result)},
                                          {"setting", key},
                                          {"metrics", metrics},
@@ -330,7 +329,7 @@ SweepSummary run_sweep(const SweepOptions& options) {
       summary.evaluated.push_back(c.step);
       write_outputs(results, out_dir,
                     summary);  // after every result: a killed sweep loses one eval
-      spdlog::info("sweep: {} {} done ({})", c.name, task_name(t->task), record_label(result));
+      spdlog::info("sweep: {} {} done ({})", c.name, task_name(task.task), record_label(result));
     }
   }
   const FolderLock lock(out_dir);
