@@ -244,7 +244,7 @@ void add_ckpt_commands(CLI::App& app) {
   bench->add_option("--compression", bench_opts->compression, "none or gzip")
       ->capture_default_str();
   bench->add_flag("--h5py", bench_opts->h5py,
-                  "Also time plain h5py writing the same tensors (needs /usr/bin/python3 with h5py)");
+                  "Also time plain h5py writing the same tensors (needs the project's Python with h5py)");
   bench->add_flag("--json", *bench_json, "Accepted for symmetry: the last line is always JSON");
   bench->callback([bench_opts, bench_dir] {
     bench_opts->dir = *bench_dir;

@@ -44,6 +44,7 @@ void run_import(const ImportArgs& args) {
     config.model.frames = arch.options.vision.frames;
     config.model.context_length = arch.options.text.context_length;
     config.model.fusion_layers = arch.options.fusion_layers;
+    config.model.activation = arch.options.vision.activation;  // model.activation sets both towers
     config.model.vocab = vocab_file;
     config_toml = to_toml(config);
   }
@@ -54,9 +55,10 @@ void run_import(const ImportArgs& args) {
   std::cout << "imported " << args.clip.weights << " -> " << args.out << "\n"
             << "  vision: width " << o.vision.width << ", layers " << o.vision.layers << ", heads "
             << o.vision.heads << ", patch " << o.vision.patch_size << ", image " << o.vision.image_size
-            << ", temporal embedding " << o.vision.frames << " frames (zeros)\n"
+            << ", " << o.vision.activation << ", temporal embedding " << o.vision.frames << " frames (zeros)\n"
             << "  text: width " << o.text.width << ", layers " << o.text.layers << ", heads " << o.text.heads
-            << ", context " << o.text.context_length << " of " << o.text.max_positions << "\n"
+            << ", " << o.text.activation << ", context " << o.text.context_length << " of " << o.text.max_positions
+            << "\n  names: " << (arch.layout == "openai" ? "OpenAI / open_clip" : "Hugging Face") << "\n"
             << "  embed " << o.embed_dim << ", vocabulary " << o.vocab.size << " (" << args.vocab << ")"
             << ", preset " << (o.preset.empty() ? "none (custom shapes)" : o.preset) << "\n"
             << "  new parts initialised (seed " << clip.seed << "): visual.temporal_embedding, "
@@ -141,9 +143,13 @@ void run_embed(const EmbedArgs& args) {
 void add_clip_commands(CLI::App& app) {
   auto imp = std::make_shared<ImportArgs>();
   auto* cmd = app.add_subcommand(
-      "import-clip", "Convert a Hugging Face CLIPModel safetensors file into a harvest model file (model.init)");
+      "import-clip",
+      "Convert a CLIP safetensors file (Hugging Face CLIPModel or OpenAI / open_clip names) into a harvest model "
+      "file (model.init)");
   cmd->add_option("--weights", imp->clip.weights, "model.safetensors (F32, F16 or BF16)")->required();
   cmd->add_option("--hf-config", imp->clip.hf_config, "config.json: head counts (else width / 64), activation");
+  cmd->add_option("--activation", imp->clip.activation,
+                  "MLP activation when no config.json says: quick_gelu (OpenAI) or gelu (most open_clip / LAION)");
   cmd->add_option("--vocab", imp->vocab, "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz or vocab.json)")
       ->required();
   cmd->add_option("--frames", imp->clip.frames, "Rows of the new temporal embedding")->capture_default_str();

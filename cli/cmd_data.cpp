@@ -164,7 +164,7 @@ decode->add_option("--gop", bo->gop, "Keyframe interval of the generated clips (
     ->capture_default_str();
 decode->add_option("--seconds", bo->seconds, "Length of the generated clips")
     ->capture_default_str();
-decode->add_flag("!--no-reference", bo->reference, "Skip the PyAV reference");
+decode->add_flag("!--no-reference", bo->reference, "Skip the PyAV and torchcodec references");
 decode->add_flag("--json", "Accepted for symmetry: the last line is always JSON");
 decode->callback([bo] { std::cout << bench::run_decode_bench(*bo).dump() << "\n"; });
 }  // namespace harvest::cli

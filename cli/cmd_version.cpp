@@ -1,6 +1,7 @@
 // harvest version: the versions users need in bug reports.
 #include <H5public.h>
 #include <capnp/common.h>
+#include <torch/cuda.h>
 #include <torch/version.h>
 #include <zmq.h>
 
@@ -13,6 +14,7 @@ extern "C" {
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/version.hpp"
+#include "worker/comm_group.hpp"
 
 namespace harvest::cli {
 
@@ -22,7 +24,9 @@ std::string version_text() {
   int zmq_major = 0, zmq_minor = 0, zmq_patch = 0;
   zmq_version(&zmq_major, &zmq_minor, &zmq_patch);
   return cat("harvest ", HARVEST_VERSION, " (", HARVEST_GIT_DESCRIBE, ")\n",
-             "LibTorch ", TORCH_VERSION, "\n",
+             "LibTorch ", TORCH_VERSION, " (CUDA ", torch::cuda::is_available() ? "available: " : "not available: ",
+             static_cast<int>(torch::cuda::device_count()), " device(s) visible)\n",
+             nccl_version_text(), "\n",
              "FFmpeg ", av_version_info(), "\n",
              "HDF5 ", h5_major, ".", h5_minor, ".", h5_release, "\n",
              "ZeroMQ ", zmq_major, ".", zmq_minor, ".", zmq_patch, "\n",

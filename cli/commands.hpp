@@ -49,7 +49,8 @@ void add_eval_commands(CLI::App& app);  // eval, sweep
 SpareEvaluator spare_evaluator(const Config& config);
 void add_report_command(CLI::App& app);  // report
 
-// "harvest 0.1.0 (git ...), LibTorch 1.13.0, FFmpeg 5.1, HDF5 1.10.8, ZeroMQ 4.3.4, Cap'n Proto 0.9.2"
+// "harvest 0.1.0 (git ...)", "LibTorch 2.11.0 (CUDA ...)", "NCCL 2.28.9 (loaded ...)", FFmpeg,
+// HDF5, ZeroMQ and Cap'n Proto, one per line
 std::string version_text();
 
 }  // namespace harvest::cli

@@ -23,13 +23,15 @@ std::string architecture_json(const ModelOptions& o, const std::string& vocab_fi
         {"heads", o.vision.heads},
         {"patch_size", o.vision.patch_size},
         {"image_size", o.vision.image_size},
-        {"frames", o.vision.frames}}},
+        {"frames", o.vision.frames},
+        {"activation", o.vision.activation}}},
       {"text",
        {{"width", o.text.width},
         {"layers", o.text.layers},
         {"heads", o.text.heads},
         {"context_length", o.text.context_length},
-        {"max_positions", o.text.max_positions}}},
+        {"max_positions", o.text.max_positions},
+        {"activation", o.text.activation}}},
       {"vocab",
        {{"size", o.vocab.size},
         {"sot_id", o.vocab.sot_id},
@@ -74,6 +76,16 @@ ModelOptions parse_architecture(const std::string& text, const std::string& orig
   o.vocab.sot_id = get(j, "vocab", "sot_id");
   o.vocab.eot_id = get(j, "vocab", "eot_id");
   o.fusion_layers = get(j, "", "fusion_layers");
+  // Records written before the activation was recorded are CLIP's quick_gelu.
+  auto activation = [&](const char* section) {
+    const nlohmann::json& s = j[section];
+    if (!s.contains("activation")) return std::string("quick_gelu");
+    HARVEST_REQUIRE(s["activation"].is_string() && (s["activation"] == "quick_gelu" || s["activation"] == "gelu"),
+                    Config, origin, ": architecture record: ", section, ".activation must be \"quick_gelu\" or \"gelu\"");
+    return s["activation"].get<std::string>();
+  };
+  o.vision.activation = activation("vision");
+  o.text.activation = activation("text");
   if (vocab_file) *vocab_file = j["vocab"].value("file", std::string());
   try {
     validate(o);

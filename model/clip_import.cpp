@@ -22,6 +22,126 @@ std::string shape_text(const Shape& shape) {
   return s + "]";
 }
 
+// The file's tensors seen under Hugging Face CLIPModel names, whichever layout the file uses:
+// Hugging Face's own, or OpenAI's / open_clip's state-dict names (visual.conv1.weight,
+// fused attn.in_proj_weight, [W, E] projections), translated here once so that every check and
+// the import below speak one set of names. Messages name the file's own key (`source`).
+struct ViewTensor {
+  std::string source;         // the key in the file
+  st::Dtype dtype = st::Dtype::F32;
+  Shape shape;                // as the Hugging Face tensor would be
+  int64_t row0 = 0;           // rows [row0, row0 + shape[0]) of the source (q/k/v of a fused in_proj)
+  bool transpose = false;     // the source is the transpose ([W, E] projections)
+};
+
+class ClipTensors {
+ public:
+  explicit ClipTensors(const st::SafetensorsFile& file) : file_(file) {
+    openai_ = file.contains("visual.conv1.weight") || file.contains("token_embedding.weight");
+    for (const st::TensorInfo& t : file.tensors()) {
+      if (!openai_) {
+        add(t.name, t, 0, t.shape, false);
+        continue;
+      }
+      if (!translate(t)) unknown_.push_back(t.name);
+    }
+  }
+
+  bool openai_layout() const { return openai_; }
+  bool contains(const std::string& name) const { return view_.count(name) != 0; }
+  const ViewTensor& info(const std::string& name) const { return view_.at(name); }
+  const std::map<std::string, ViewTensor>& tensors() const { return view_; }
+  // Keys of an OpenAI-layout file with no Hugging Face counterpart (reported as unexpected).
+  const std::vector<std::string>& unknown() const { return unknown_; }
+  const std::vector<std::string>& problems() const { return problems_; }
+
+  at::Tensor load(const std::string& name) const {
+    const ViewTensor& v = view_.at(name);
+    std::vector<float> values = file_.to_float32(v.source);
+    at::Tensor t = torch::from_blob(values.data(), file_.info(v.source).shape, torch::kFloat).clone();
+    if (v.transpose) t = t.t().contiguous();
+    if (v.row0 != 0 || (t.dim() > 0 && t.size(0) != v.shape[0])) t = t.narrow(0, v.row0, v.shape[0]).contiguous();
+    return t.reshape(v.shape);
+  }
+
+ private:
+  void add(const std::string& name, const st::TensorInfo& t, int64_t row0, Shape shape, bool transpose) {
+    view_[name] = ViewTensor{t.name, t.dtype, std::move(shape), row0, transpose};
+  }
+
+  // OpenAI / open_clip key -> Hugging Face key(s); false when the key has no counterpart.
+  bool translate(const st::TensorInfo& t) {
+    static const std::map<std::string, std::string> kFixed = {
+        {"visual.conv1.weight", "vision_model.embeddings.patch_embedding.weight"},
+        {"visual.class_embedding", "vision_model.embeddings.class_embedding"},
+        {"visual.positional_embedding", "vision_model.embeddings.position_embedding.weight"},
+        {"visual.ln_pre.weight", "vision_model.pre_layrnorm.weight"},
+        {"visual.ln_pre.bias", "vision_model.pre_layrnorm.bias"},
+        {"visual.ln_post.weight", "vision_model.post_layernorm.weight"},
+        {"visual.ln_post.bias", "vision_model.post_layernorm.bias"},
+        {"token_embedding.weight", "text_model.embeddings.token_embedding.weight"},
+        {"positional_embedding", "text_model.embeddings.position_embedding.weight"},
+        {"ln_final.weight", "text_model.final_layer_norm.weight"},
+        {"ln_final.bias", "text_model.final_layer_norm.bias"},
+        {"logit_scale", "logit_scale"},
+    };
+    if (const auto it = kFixed.find(t.name); it != kFixed.end()) {
+      add(it->second, t, 0, t.shape, false);
+      return true;
+    }
+    if (t.name == "visual.proj" || t.name == "text_projection") {
+      if (t.shape.size() != 2) {
+        problems_.push_back(cat(file_.path(), ": tensor ", t.name, " is ", shape_text(t.shape), ", expected [width, embed]"));
+        return true;
+      }
+      add(t.name == "visual.proj" ? "visual_projection.weight" : "text_projection.weight", t, 0,
+          {t.shape[1], t.shape[0]}, true);
+      return true;
+    }
+    static const std::map<std::string, std::string> kLayer = {
+        {"attn.out_proj.weight", "self_attn.out_proj.weight"}, {"attn.out_proj.bias", "self_attn.out_proj.bias"},
+        {"ln_1.weight", "layer_norm1.weight"},                 {"ln_1.bias", "layer_norm1.bias"},
+        {"ln_2.weight", "layer_norm2.weight"},                 {"ln_2.bias", "layer_norm2.bias"},
+        {"mlp.c_fc.weight", "mlp.fc1.weight"},                 {"mlp.c_fc.bias", "mlp.fc1.bias"},
+        {"mlp.c_proj.weight", "mlp.fc2.weight"},               {"mlp.c_proj.bias", "mlp.fc2.bias"},
+    };
+    for (const auto& [from, to] : {std::pair<std::string, std::string>{"visual.transformer.resblocks.", "vision_model.encoder.layers."},
+                                   {"transformer.resblocks.", "text_model.encoder.layers."}}) {
+      if (t.name.rfind(from, 0) != 0) continue;
+      const std::string rest = t.name.substr(from.size());
+      const size_t dot = rest.find('.');
+      if (dot == 0 || dot == std::string::npos || dot > 6 || rest.find_first_not_of("0123456789") < dot) return false;
+      const std::string layer = to + rest.substr(0, dot + 1);
+      const std::string key = rest.substr(dot + 1);
+      if (const auto it = kLayer.find(key); it != kLayer.end()) {
+        add(layer + it->second, t, 0, t.shape, false);
+        return true;
+      }
+      if (key == "attn.in_proj_weight" || key == "attn.in_proj_bias") {
+        if (t.shape.empty() || t.shape[0] % 3 != 0) {
+          problems_.push_back(cat(file_.path(), ": tensor ", t.name, " is ", shape_text(t.shape),
+                                  "; a fused q/k/v projection has 3 x width rows"));
+          return true;
+        }
+        Shape part = t.shape;
+        part[0] /= 3;
+        const char* suffix = key == "attn.in_proj_weight" ? ".weight" : ".bias";
+        const char* names[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"};
+        for (int64_t i = 0; i < 3; ++i) add(layer + names[i] + suffix, t, i * part[0], part, false);
+        return true;
+      }
+      return false;
+    }
+    return false;
+  }
+
+  const st::SafetensorsFile& file_;
+  bool openai_ = false;
+  std::map<std::string, ViewTensor> view_;
+  std::vector<std::string> unknown_;
+  std::vector<std::string> problems_;
+};
+
 // Tensors a HF CLIPModel file holds that are not weights (registered buffers), skipped.
 bool is_ignored_buffer(const std::string& name) {
   return name == "vision_model.embeddings.position_ids" || name == "text_model.embeddings.position_ids";
@@ -29,11 +149,11 @@ bool is_ignored_buffer(const std::string& name) {
 
 // Number of layers under `prefix` ("vision_model.encoder.layers."): one more than the largest
 // index; gaps show up later as missing tensors.
-int64_t count_layers(const st::SafetensorsFile& file, const std::string& prefix) {
+int64_t count_layers(const ClipTensors& file, const std::string& prefix) {
   int64_t layers = 0;
-  for (const st::TensorInfo& t : file.tensors()) {
-    if (t.name.rfind(prefix, 0) != 0) continue;
-    const std::string rest = t.name.substr(prefix.size());
+  for (const auto& [name, t] : file.tensors()) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string rest = name.substr(prefix.size());
     const size_t dot = rest.find('.');
     if (dot == 0 || dot == std::string::npos) continue;
     const std::string index = rest.substr(0, dot);
@@ -84,7 +204,7 @@ std::map<std::string, Shape> expected_tensors(const ModelOptions& o) {
 }
 
 // First dimension of `name`, or `fallback` when absent or of rank < 1.
-int64_t dim_of(const st::SafetensorsFile& file, const std::string& name, size_t dim, int64_t fallback) {
+int64_t dim_of(const ClipTensors& file, const std::string& name, size_t dim, int64_t fallback) {
   if (!file.contains(name)) return fallback;
   const Shape& shape = file.info(name).shape;
   return shape.size() > dim ? shape[dim] : fallback;
@@ -129,12 +249,6 @@ void check_config(const nlohmann::json& config, const std::string& section, cons
   if (inter && *inter != 4 * width)
     problems.push_back(cat(path, ": ", section, ".intermediate_size is ", *inter,
                            "; harvest's blocks (CLIP's) need 4 x hidden_size = ", 4 * width));
-  if (config.contains(section) && config[section].contains("hidden_act")) {
-    const nlohmann::json& act = config[section]["hidden_act"];
-    if (!act.is_string() || act.get<std::string>() != "quick_gelu")
-      problems.push_back(cat(path, ": ", section, ".hidden_act is ", act.dump(),
-                             "; harvest implements CLIP's quick_gelu only"));
-  }
   if (config.contains(section) && config[section].contains("layer_norm_eps")) {
     const nlohmann::json& eps = config[section]["layer_norm_eps"];
     if (!eps.is_number() || std::abs(eps.get<double>() - 1e-5) > 1e-12)
@@ -155,10 +269,41 @@ int64_t heads_for(const std::optional<nlohmann::json>& config, const std::string
   return std::max<int64_t>(1, width / 64);
 }
 
-at::Tensor load_tensor(const st::SafetensorsFile& file, const std::string& name) {
-  std::vector<float> values = file.to_float32(name);
-  const Shape& shape = file.info(name).shape;
-  return torch::from_blob(values.data(), shape, torch::kFloat).clone();
+// The towers' MLP activation. Shapes cannot tell quick_gelu from gelu, so it comes from
+// config.json's hidden_act (Hugging Face's default, quick_gelu, when a section omits it) or from
+// --activation; with neither the import is refused rather than guessed.
+std::string tower_activation(const std::optional<nlohmann::json>& config, const std::string& section,
+                             const ClipImportOptions& in, const std::string& path, std::vector<std::string>& problems) {
+  std::string act = "quick_gelu";
+  bool known = false;
+  if (config) {
+    known = true;
+    if (config->contains(section) && (*config)[section].is_object() && (*config)[section].contains("hidden_act")) {
+      const nlohmann::json& v = (*config)[section]["hidden_act"];
+      if (!v.is_string() || (v.get<std::string>() != "quick_gelu" && v.get<std::string>() != "gelu")) {
+        problems.push_back(cat(path, ": ", section, ".hidden_act is ",
+                               v.is_string() ? "\"" + v.get<std::string>().substr(0, 64) + "\"" : std::string("not a string"),
+                               "; harvest implements quick_gelu and gelu"));
+        return act;
+      }
+      act = v.get<std::string>();
+    }
+  }
+  if (in.activation) {
+    if (*in.activation != "quick_gelu" && *in.activation != "gelu") {
+      problems.push_back(cat("--activation ", in.activation->substr(0, 64), ": harvest implements quick_gelu and gelu"));
+      return act;
+    }
+    if (known && *in.activation != act)
+      problems.push_back(cat("--activation ", *in.activation, " disagrees with ", path, ": ", section, ".hidden_act is ", act));
+    act = *in.activation;
+    known = true;
+  }
+  if (!known && section == "vision_config")  // one message for both towers
+    problems.push_back(cat(in.weights, ": the MLP activation cannot be read from the weights; pass --hf-config "
+                                       "config.json or --activation quick_gelu|gelu (OpenAI's CLIPs use quick_gelu, "
+                                       "most open_clip / LAION models gelu)"));
+  return act;
 }
 
 }  // namespace
@@ -176,9 +321,12 @@ std::string matching_preset(const ModelOptions& options) {
 }
 
 ClipArchitecture inspect_hf_clip(const ClipImportOptions& in) {
-  const st::SafetensorsFile file = st::SafetensorsFile::open(in.weights);
+  const st::SafetensorsFile st_file = st::SafetensorsFile::open(in.weights);
+  const ClipTensors file(st_file);
   ClipArchitecture arch;
+  arch.layout = file.openai_layout() ? "openai" : "hf";
   std::vector<std::string>& problems = arch.problems;
+  problems = file.problems();
   std::optional<nlohmann::json> config;
   const std::string config_path = in.hf_config.value_or("");
   if (in.hf_config) config = read_json(*in.hf_config);
@@ -207,6 +355,8 @@ ClipArchitecture inspect_hf_clip(const ClipImportOptions& in) {
                                        "encoder.layers.<i> are needed)"));
   if (o.embed_dim <= 0)
     problems.push_back(cat(in.weights, ": no projection (visual_projection.weight, text_projection.weight)"));
+  o.vision.activation = tower_activation(config, "vision_config", in, config_path, problems);
+  o.text.activation = tower_activation(config, "text_config", in, config_path, problems);
   o.vision.heads = heads_for(config, "vision_config", config_path, o.vision.width, problems);
   o.text.heads = heads_for(config, "text_config", config_path, o.text.width, problems);
   if (config) {
@@ -237,22 +387,26 @@ ClipArchitecture inspect_hf_clip(const ClipImportOptions& in) {
         problems.push_back(cat(in.weights, ": missing tensor ", name, " ", shape_text(shape)));
         continue;
       }
-      const st::TensorInfo& t = file.info(name);
+      const ViewTensor& t = file.info(name);
+      const std::string shown = t.source == name ? name : cat(t.source, " (", name, ")");
       if (t.shape != shape)
-        problems.push_back(cat(in.weights, ": tensor ", name, " is ", shape_text(t.shape), ", expected ",
+        problems.push_back(cat(in.weights, ": tensor ", shown, " is ", shape_text(t.shape), ", expected ",
                                shape_text(shape)));
       if (t.dtype != st::Dtype::F32 && t.dtype != st::Dtype::F16 && t.dtype != st::Dtype::BF16)
-        problems.push_back(cat(in.weights, ": tensor ", name, " is ", st::to_string(t.dtype),
+        problems.push_back(cat(in.weights, ": tensor ", shown, " is ", st::to_string(t.dtype),
                                "; CLIP weights must be F32, F16 or BF16"));
     }
-    for (const st::TensorInfo& t : file.tensors()) {
-      if (expected.count(t.name)) continue;
-      if (is_ignored_buffer(t.name)) {
-        arch.ignored.push_back(t.name);
+    for (const auto& [name, t] : file.tensors()) {
+      if (expected.count(name)) continue;
+      if (is_ignored_buffer(name)) {
+        arch.ignored.push_back(name);
         continue;
       }
-      problems.push_back(cat(in.weights, ": unexpected tensor ", t.name, " ", shape_text(t.shape)));
+      problems.push_back(cat(in.weights, ": unexpected tensor ", t.source, " ", shape_text(t.shape)));
     }
+    for (const std::string& name : file.unknown())
+      problems.push_back(cat(in.weights, ": unexpected tensor ", name, " ", shape_text(st_file.info(name).shape),
+                             " (no counterpart in OpenAI's / open_clip's CLIP)"));
   }
   if (problems.empty()) {
     try {
@@ -273,14 +427,15 @@ VideoTextModel import_hf_clip(const ClipImportOptions& in) {
     for (const std::string& p : arch.problems) text += "\n  " + p;
     fail(ErrorKind::Config, text);
   }
-  const st::SafetensorsFile file = st::SafetensorsFile::open(in.weights);
+  const st::SafetensorsFile st_file = st::SafetensorsFile::open(in.weights);
+  const ClipTensors file(st_file);
   VideoTextModel model(arch.options);
   torch::NoGradGuard no_grad;
   auto put = [&](at::Tensor& dst, const at::Tensor& src) {
     HARVEST_ASSERT(dst.sizes() == src.sizes(), "import shape ", src.sizes(), " vs ", dst.sizes());
     dst.copy_(src);
   };
-  auto get = [&](const std::string& name) { return load_tensor(file, name); };
+  auto get = [&](const std::string& name) { return file.load(name); };
   auto import_layers = [&](Transformer& transformer, const std::string& prefix) {
     for (int64_t i = 0; i < transformer->layers(); ++i) {
       const std::string p = prefix + std::to_string(i) + ".";

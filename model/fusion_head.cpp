@@ -3,7 +3,6 @@
 #include <cmath>
 #include <limits>
 
-#include "model/torch_compat.hpp"
 
 namespace harvest {
 namespace {
@@ -38,7 +37,7 @@ void CrossAttentionImpl::reset(at::Generator& gen, double in_std, double out_std
 at::Tensor CrossAttentionImpl::forward(const at::Tensor& x, const at::Tensor& context) {
   const int64_t batch = x.size(0), length = x.size(1), width = x.size(2), head_dim = width / heads_;
   auto heads = [&](const at::Tensor& t) { return t.view({batch, t.size(1), heads_, head_dim}).transpose(1, 2); };
-  const at::Tensor out = compat::attention(heads(q_proj(x)), heads(k_proj(context)), heads(v_proj(context)), {});
+  const at::Tensor out = attention(heads(q_proj(x)), heads(k_proj(context)), heads(v_proj(context)), {});
   return out_proj(out.transpose(1, 2).reshape({batch, length, width}));
 }
 

@@ -54,6 +54,8 @@ ModelOptions model_options(const ModelConfig& config, const VocabInfo& vocab, ui
   o.text.context_length = config.context_length;
   o.vocab = vocab;
   o.fusion_layers = config.fusion_layers;
+  o.vision.activation = config.activation;
+  o.text.activation = config.activation;
   o.drop_ratio = config.drop_ratio;
   o.text_mask_ratio = config.text_mask_ratio;
   o.mask_token_prob = config.mask_token_prob;

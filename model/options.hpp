@@ -17,6 +17,7 @@ struct VisionOptions {
   int64_t patch_size = 16;
   int64_t image_size = 112;  // input side in pixels, a multiple of patch_size
   int64_t frames = 8;        // T the temporal embedding is sized for (other T interpolate it)
+  std::string activation = "quick_gelu";  // MLP activation: quick_gelu | gelu
 
   int64_t grid() const { return image_size / patch_size; }
   int64_t patches_per_frame() const { return grid() * grid(); }
@@ -28,6 +29,7 @@ struct TextOptions {
   int64_t heads = 4;
   int64_t context_length = 32;  // tokens per caption incl. SOT/EOT
   int64_t max_positions = 77;   // CLIP's position table; the first context_length are used
+  std::string activation = "quick_gelu";  // MLP activation: quick_gelu | gelu
 };
 
 // What the model needs to know about the tokenizer's vocabulary. CLIP's: 49408 ids, SOT 49406,

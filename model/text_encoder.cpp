@@ -12,7 +12,8 @@ TextEncoderImpl::TextEncoderImpl(const TextOptions& options, const VocabInfo& vo
   const int64_t width = options.width;
   token_embedding = register_module("token_embedding", torch::nn::Embedding(vocab.size, width));
   positional_embedding = register_parameter("positional_embedding", torch::empty({options.max_positions, width}));
-  transformer = register_module("transformer", Transformer(width, options.layers, options.heads, gen));
+  transformer = register_module("transformer", Transformer(width, options.layers, options.heads,
+                                                           parse_activation(options.activation, "model.activation"), gen));
   ln_final = register_module("ln_final", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(1e-5)));
   text_projection = register_parameter("text_projection", torch::empty({width, embed_dim}));
   mask_embedding = register_parameter("mask_embedding", torch::empty({width}));

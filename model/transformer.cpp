@@ -3,11 +3,28 @@
 #include <cmath>
 #include <limits>
 
-#include "model/torch_compat.hpp"
+#include "core/error.hpp"
+#include "model/cuda_autocast.hpp"
 
 namespace harvest {
 
 at::Tensor quick_gelu(const at::Tensor& x) { return x * torch::sigmoid(1.702 * x); }
+
+Activation parse_activation(const std::string& name, const std::string& what) {
+  if (name == "quick_gelu") return Activation::quick_gelu;
+  if (name == "gelu") return Activation::gelu;
+  fail(ErrorKind::Config, what, ": activation '", name.substr(0, 64), "' is not supported (quick_gelu, gelu)");
+}
+
+const char* to_string(Activation activation) {
+  return activation == Activation::gelu ? "gelu" : "quick_gelu";
+}
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask) {
+  std::optional<at::Tensor> m;
+  if (mask.defined()) m = mask.to(q.scalar_type());
+  return at::scaled_dot_product_attention(q, k, v, m);
+}
 
 void init_normal(at::Tensor& tensor, double std, at::Generator& gen) {
   torch::NoGradGuard no_grad;
@@ -40,11 +57,11 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const at::Tensor& mas
   const at::Tensor qkv = torch::nn::functional::linear(x, in_proj_weight, in_proj_bias)
                              .view({batch, length, 3, heads_, width / heads_})
                              .permute({2, 0, 3, 1, 4});
-  const at::Tensor out = compat::attention(qkv[0], qkv[1], qkv[2], mask);
+  const at::Tensor out = attention(qkv[0], qkv[1], qkv[2], mask);
   return out_proj(out.transpose(1, 2).reshape({batch, length, width}));
 }
 
-MlpImpl::MlpImpl(int64_t width) {
+MlpImpl::MlpImpl(int64_t width, Activation activation) : activation_(activation) {
   c_fc = register_module("c_fc", torch::nn::Linear(width, 4 * width));
   c_proj = register_module("c_proj", torch::nn::Linear(4 * width, width));
 }
@@ -56,13 +73,16 @@ void MlpImpl::reset(at::Generator& gen, double fc_std, double proj_std) {
   zero(c_proj->bias);
 }
 
-at::Tensor MlpImpl::forward(const at::Tensor& x) { return c_proj(quick_gelu(c_fc(x))); }
+at::Tensor MlpImpl::forward(const at::Tensor& x) {
+  const at::Tensor h = c_fc(x);
+  return c_proj(activation_ == Activation::gelu ? torch::gelu(h) : quick_gelu(h));
+}
 
-ResidualBlockImpl::ResidualBlockImpl(int64_t width, int64_t heads) {
+ResidualBlockImpl::ResidualBlockImpl(int64_t width, int64_t heads, Activation activation) {
   ln_1 = register_module("ln_1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(1e-5)));
   attn = register_module("attn", SelfAttention(width, heads));
   ln_2 = register_module("ln_2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(1e-5)));
-  mlp = register_module("mlp", Mlp(width));
+  mlp = register_module("mlp", Mlp(width, activation));
 }
 
 at::Tensor ResidualBlockImpl::forward(const at::Tensor& x, const at::Tensor& mask) {
@@ -83,7 +103,7 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     const at::Tensor mask = mask_arg.has_value() ? *mask_arg : at::Tensor();
     // The block lives as long as the model; autograd only needs its address until backward.
     ctx->saved_data["block"] = static_cast<int64_t>(reinterpret_cast<intptr_t>(block));
-    ctx->saved_data["autocast"] = compat::cuda_autocast_enabled();
+    ctx->saved_data["autocast"] = cuda_autocast_enabled();
     ctx->saved_data["params"] = static_cast<int64_t>(params.size());
     ctx->saved_data["has_mask"] = mask.defined();
     ctx->save_for_backward({x});
@@ -102,7 +122,7 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     at::Tensor output;
     {
       torch::AutoGradMode grad_on(true);
-      compat::CudaAutocast autocast(ctx->saved_data["autocast"].toBool());
+      CudaAutocast autocast(ctx->saved_data["autocast"].toBool());
       output = block->forward(input, mask);
     }
     std::vector<at::Tensor> wrt = {input};
@@ -124,13 +144,14 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
 
 }  // namespace
 
-TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads, at::Generator& gen) {
+TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads, Activation activation,
+                                 at::Generator& gen) {
   resblocks = register_module("resblocks", torch::nn::ModuleList());
   const double attn_std = std::pow(static_cast<double>(width), -0.5);
   const double proj_std = attn_std * std::pow(2.0 * static_cast<double>(layers), -0.5);
   const double fc_std = std::pow(2.0 * static_cast<double>(width), -0.5);
   for (int64_t i = 0; i < layers; ++i) {
-    ResidualBlock block(width, heads);
+    ResidualBlock block(width, heads, activation);
     block->attn->reset(gen, attn_std, proj_std);
     block->mlp->reset(gen, fc_std, proj_std);
     resblocks->push_back(block);

@@ -9,8 +9,19 @@
 
 namespace harvest {
 
-// x * sigmoid(1.702 x): the GELU approximation CLIP was trained with.
+// x * sigmoid(1.702 x): the GELU approximation OpenAI's CLIPs were trained with.
 at::Tensor quick_gelu(const at::Tensor& x);
+
+// The MLP activation of a tower: OpenAI's CLIPs use quick_gelu, most open_clip / LAION models
+// the exact (erf) GELU.
+enum class Activation { quick_gelu, gelu };
+// "quick_gelu" / "gelu"; anything else throws Config naming `what` (a key or a file).
+Activation parse_activation(const std::string& name, const std::string& what);
+const char* to_string(Activation activation);
+
+// softmax(q k^T / sqrt(d) + mask) v over [B, H, L, d]; `mask` is additive and broadcastable to
+// [B, H, Lq, Lk], or undefined. LibTorch's fused kernel (flash / memory-efficient on CUDA).
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask);
 
 // Fills `tensor` from N(0, std) drawn from `gen` (no autograd).
 void init_normal(at::Tensor& tensor, double std, at::Generator& gen);
@@ -32,17 +43,20 @@ TORCH_MODULE(SelfAttention);
 
 class MlpImpl : public torch::nn::Module {
  public:
-  explicit MlpImpl(int64_t width);
+  explicit MlpImpl(int64_t width, Activation activation = Activation::quick_gelu);
   at::Tensor forward(const at::Tensor& x);
   void reset(at::Generator& gen, double fc_std, double proj_std);
 
   torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
+
+ private:
+  Activation activation_;
 };
 TORCH_MODULE(Mlp);
 
 class ResidualBlockImpl : public torch::nn::Module {
  public:
-  ResidualBlockImpl(int64_t width, int64_t heads);
+  ResidualBlockImpl(int64_t width, int64_t heads, Activation activation);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& mask);
 
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
@@ -55,7 +69,7 @@ class TransformerImpl : public torch::nn::Module {
  public:
   // Initialised as CLIP does: attention inputs N(0, W^-1/2), output projections
   // N(0, W^-1/2 (2 layers)^-1/2), MLP input N(0, (2W)^-1/2); biases zero, norms identity.
-  TransformerImpl(int64_t width, int64_t layers, int64_t heads, at::Generator& gen);
+  TransformerImpl(int64_t width, int64_t layers, int64_t heads, Activation activation, at::Generator& gen);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& mask = {});
 
   void set_checkpointing(bool on) { checkpointing_ = on; }

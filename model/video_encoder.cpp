@@ -18,7 +18,8 @@ VideoEncoderImpl::VideoEncoderImpl(const VisionOptions& options, int64_t embed_d
       register_parameter("positional_embedding", torch::empty({options.patches_per_frame() + 1, width}));
   temporal_embedding = register_parameter("temporal_embedding", torch::zeros({options.frames, width}));
   ln_pre = register_module("ln_pre", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(1e-5)));
-  transformer = register_module("transformer", Transformer(width, options.layers, options.heads, gen));
+  transformer = register_module("transformer", Transformer(width, options.layers, options.heads,
+                                                           parse_activation(options.activation, "model.activation"), gen));
   ln_post = register_module("ln_post", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(1e-5)));
   proj = register_parameter("proj", torch::empty({width, embed_dim}));
 

@@ -6,7 +6,7 @@
 
 #include "core/error.hpp"
 #include "model/losses.hpp"
-#include "model/torch_compat.hpp"
+#include "model/cuda_autocast.hpp"
 
 namespace harvest {
 namespace {
@@ -101,7 +101,7 @@ LossParts VideoTextModelImpl::forward_with(const at::Tensor& video, const at::Te
   HARVEST_REQUIRE(text_ids.dim() == 2 && text_ids.size(0) == video.size(0), Usage,
                   "VideoTextModel: text ids must be [B, L] with B = ", video.size(0), " (video batch), got ",
                   text_ids.sizes());
-  compat::CudaAutocast autocast(bf16_autocast_ && video.is_cuda());
+  CudaAutocast autocast(bf16_autocast_ && video.is_cuda());
   const int world = collective.world_size();
   const int64_t batch = text_ids.size(0);
 

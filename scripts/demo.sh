@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh
+HARVEST_TARGETS=harvest bash scripts/build.sh  # the binary only: no test binaries
 H=build/cli/harvest
 RUN=runs/demo
 $H --version

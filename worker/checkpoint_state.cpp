@@ -8,7 +8,6 @@
 #include <set>
 
 #include "core/error.hpp"
-#include "model/torch_compat.hpp"
 
 namespace harvest {
 
@@ -152,9 +151,8 @@ std::vector<std::pair<std::string, at::Tensor>> model_tensors(VideoTextModelImpl
   return out;
 }
 
-compat::OptimizerStateKey state_key(const at::Tensor& param) {
-  return compat::optimizer_state_key(param);
-}
+// The key torch::optim's state() files a parameter under.
+void* state_key(const at::Tensor& param) { return param.unsafeGetTensorImpl(); }
 
 // Collects every mismatch between the model and a checkpoint, then throws them together.
 void check_model_records(const ck::CheckpointReader& reader, VideoTextModelImpl& model,
@@ -288,8 +286,40 @@ std::pair<TrainProgress, std::string> restore_training_state(const std::filesyst
   return {progress, blob("data/sampler")};
 }
 
+namespace {
+
+// The towers' MLP activations the weights were trained with: an imported model's architecture
+// record says (records without the field are CLIP's quick_gelu), a training checkpoint's stored
+// config says through model.activation. Shapes cannot tell gelu from quick_gelu, so a mismatch
+// is refused here rather than trained on.
+void check_activation(const ck::CheckpointReader& reader, const VideoTextModelImpl& model, const std::string& origin) {
+  std::string vision = "quick_gelu", text = "quick_gelu";
+  if (reader.find("architecture")) {
+    const ck::HostBuffer b = reader.read("architecture");
+    const auto j = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(b.data()), b.size()), nullptr,
+                                         /*allow_exceptions=*/false);
+    auto field = [&](const char* section) {
+      if (!j.is_object() || !j.contains(section) || !j[section].is_object()) return std::string("quick_gelu");
+      const auto& s = j[section];
+      return s.contains("activation") && s["activation"].is_string() ? s["activation"].get<std::string>()
+                                                                     : std::string("quick_gelu");
+    };
+    vision = field("vision");
+    text = field("text");
+  } else if (!reader.meta().config_toml.empty()) {
+    vision = text = parse_config(reader.meta().config_toml, origin + " (stored config)").model.activation;
+  }
+  const ModelOptions& o = model.options();
+  HARVEST_REQUIRE(vision == o.vision.activation && text == o.text.activation, Config, origin,
+                  ": its weights use activation ", vision, " (vision) / ", text, " (text) but this model uses ",
+                  o.vision.activation, " / ", o.text.activation, "; set model.activation to match");
+}
+
+}  // namespace
+
 void load_model_weights(const std::filesystem::path& path, VideoTextModelImpl& model) {
   const ck::CheckpointReader reader(path);
+  check_activation(reader, model, path.string());
   check_model_records(reader, model, path.string(), /*allow_resize=*/true);
   at::NoGradGuard no_grad;
   for (auto& [record, tensor] : model_tensors(model)) {

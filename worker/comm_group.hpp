@@ -86,6 +86,8 @@ struct NcclRendezvous {
 };
 
 bool nccl_available();  // compiled in (not: a GPU is present)
+// "NCCL 2.28.9 (loaded 2.28.9), CUDA runtime 13.0", or why there is none: for `harvest version`.
+std::string nccl_version_text();
 // Makes CUDA device `index` the calling thread's current device (cudaSetDevice), so the legacy
 // default stream the NCCL collectives order after is that device's. A no-op in builds without
 // CUDA + NCCL, where the LibTorch tensors' own devices are all that matters.

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <memory>
 
-#include "model/torch_compat.hpp"
 
 namespace harvest {
 namespace {
@@ -115,7 +114,7 @@ struct ForeachGroup {
 }  // namespace
 
 torch::optim::AdamWParamState& FusedAdamW::state_for(const at::Tensor& p) {
-  const compat::OptimizerStateKey key = compat::optimizer_state_key(p);
+  void* const key = p.unsafeGetTensorImpl();  // the key torch::optim files a parameter under
   auto it = state_.find(key);
   if (it == state_.end()) {
     auto state = std::make_unique<torch::optim::AdamWParamState>();

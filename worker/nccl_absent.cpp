@@ -6,6 +6,8 @@ namespace harvest {
 
 bool nccl_available() { return false; }
 
+std::string nccl_version_text() { return "NCCL not built (no CUDA toolkit + NCCL at configure time)"; }
+
 void use_cuda_device(int) {}
 
 std::string new_nccl_unique_id() {

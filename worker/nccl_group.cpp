@@ -207,6 +207,17 @@ void NcclPending::wait(const Deadline& deadline) { group_.wait_event(done_, dead
 
 bool nccl_available() { return true; }
 
+std::string nccl_version_text() {
+  int runtime = 0;
+  std::string loaded = "unknown";
+  if (ncclGetVersion(&runtime) == ncclSuccess)
+    loaded = cat(runtime / 10000, ".", runtime / 100 % 100, ".", runtime % 100);
+  int cudart = 0;
+  cudaRuntimeGetVersion(&cudart);
+  return cat("NCCL ", NCCL_MAJOR, ".", NCCL_MINOR, ".", NCCL_PATCH, " (loaded ", loaded, "), CUDA runtime ",
+             cudart / 1000, ".", cudart % 1000 / 10);
+}
+
 void use_cuda_device(int index) {
   check_cuda(cudaSetDevice(index), "cudaSetDevice", "cuda:" + std::to_string(index));
 }

@@ -121,7 +121,7 @@ class H5pyReference {
       ::dup2(to_child[0], 0);
       ::dup2(from_child[1], 1);
       const std::string size = std::to_string(size_mb);
-      ::execl("/usr/bin/python3", "python3", script.c_str(), "--serve", size.c_str(), nullptr);
+      ::execl(HARVEST_PYTHON, "python3", script.c_str(), "--serve", size.c_str(), nullptr);
       ::_exit(127);
     }
     ::close(to_child[0]);

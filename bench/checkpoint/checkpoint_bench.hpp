@@ -14,7 +14,7 @@ struct CheckpointBenchOptions {
   int64_t reps = 3;           // interleaved repetitions; medians are reported
   std::filesystem::path dir;  // where files go; empty: the system temp folder
   std::string compression = "none";
-  // Also time plain h5py (bench/reference/checkpoint_h5py.py under /usr/bin/python3) writing the
+  // Also time plain h5py (bench/reference/checkpoint_h5py.py under the project's Python) writing the
   // same tensor mix to the same folder, interleaved with the raw write and the save.
   bool h5py = false;
   std::filesystem::path reference_script;  // empty: the source tree's copy

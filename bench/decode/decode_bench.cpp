@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "core/error.hpp"
@@ -90,9 +91,20 @@ HarvestRun run_harvest(const DecodeBenchOptions& o, bool early_drain = true) {
           static_cast<double>(decoded.load()) / static_cast<double>(total)};
 }
 
-// One timed PyAV run: its JSON summary (clips_per_s, decoded_frames_per_clip).
-nlohmann::json run_reference(const DecodeBenchOptions& o) {
-  std::string cmd = "/usr/bin/python3 '" + o.reference_script + "' --frames " +
+// The decoders a user would pick instead, one FFmpeg thread each: PyAV, and torchcodec (PyTorch's
+// decoder) in its exact and approximate seek modes.
+constexpr const char* kReferences[] = {"pyav", "torchcodec", "torchcodec-approximate"};
+
+// "torchcodec-approximate" -> "torchcodec_approximate", for JSON keys.
+std::string key_of(std::string name) {
+  for (char& c : name)
+    if (c == '-') c = '_';
+  return name;
+}
+
+// One timed reference run: its JSON summary (clips_per_s, decoded_frames_per_clip where known).
+nlohmann::json run_reference(const DecodeBenchOptions& o, const std::string& decoder) {
+  std::string cmd = std::string(HARVEST_PYTHON) + " '" + o.reference_script + "' --decoder " + decoder + " --frames " +
                     std::to_string(o.frames) + " --size " + std::to_string(o.size) + " --threads " +
                     std::to_string(o.threads) + " --passes " + std::to_string(o.passes);
   for (const auto& v : o.videos) cmd += " '" + v + "'";
@@ -103,9 +115,9 @@ nlohmann::json run_reference(const DecodeBenchOptions& o) {
   size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) output.append(buf, n);
   const int status = ::pclose(pipe);
-  HARVEST_REQUIRE(status == 0, Runtime, "PyAV reference failed (", cmd, "):\n", output);
+  HARVEST_REQUIRE(status == 0, Runtime, decoder, " reference failed (", cmd, "):\n", output);
   const auto last = output.find_last_of('{');
-  HARVEST_REQUIRE(last != std::string::npos, Runtime, "PyAV reference printed no JSON:\n", output);
+  HARVEST_REQUIRE(last != std::string::npos, Runtime, decoder, " reference printed no JSON:\n", output);
   return nlohmann::json::parse(output.substr(last));
 }
 
@@ -133,7 +145,8 @@ nlohmann::json run_decode_bench(const DecodeBenchOptions& options) {
   const std::string codec = probe.info().codec;
 
   run_harvest(o);  // warm-up: page cache, lazy library initialisation
-  std::vector<double> ours, no_drain, theirs;
+  std::vector<double> ours, no_drain;
+  std::map<std::string, std::vector<double>> theirs;
   double decoded_per_clip = 0, pyav_decoded_per_clip = 0;
   for (int r = 0; r < o.reps; ++r) {
     const HarvestRun run = run_harvest(o);
@@ -143,10 +156,12 @@ nlohmann::json run_decode_bench(const DecodeBenchOptions& options) {
     std::fprintf(stderr, "rep %d harvest %.2f clips/s  without early drain %.2f clips/s", r,
                  ours.back(), no_drain.back());
     if (o.reference) {
-      const nlohmann::json ref = run_reference(o);
-      theirs.push_back(ref.at("clips_per_s").get<double>());
-      pyav_decoded_per_clip = ref.value("decoded_frames_per_clip", 0.0);
-      std::fprintf(stderr, "  pyav %.2f clips/s", theirs.back());
+      for (const char* decoder : kReferences) {
+        const nlohmann::json ref = run_reference(o, decoder);
+        theirs[decoder].push_back(ref.at("clips_per_s").get<double>());
+        if (std::string(decoder) == "pyav") pyav_decoded_per_clip = ref.value("decoded_frames_per_clip", 0.0);
+        std::fprintf(stderr, "  %s %.2f clips/s", decoder, theirs[decoder].back());
+      }
     }
     std::fprintf(stderr, "\n");
   }
@@ -158,8 +173,11 @@ nlohmann::json run_decode_bench(const DecodeBenchOptions& options) {
   j["no_early_drain_clips_per_s"] = median(no_drain);
   j["early_drain_speedup"] = median(no_drain) > 0 ? median(ours) / median(no_drain) : 0.0;
   if (o.reference) {
-    j["pyav_clips_per_s"] = median(theirs);
-    j["ratio_vs_pyav"] = median(theirs) > 0 ? median(ours) / median(theirs) : 0.0;
+    for (const char* decoder : kReferences) {
+      const double m = median(theirs[decoder]);
+      j[key_of(decoder) + "_clips_per_s"] = m;
+      j["ratio_vs_" + key_of(decoder)] = m > 0 ? median(ours) / m : 0.0;
+    }
     j["pyav_decoded_frames_per_clip"] = pyav_decoded_per_clip;
   }
   j["decoded_frames_per_clip"] = decoded_per_clip;

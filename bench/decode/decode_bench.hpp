@@ -1,6 +1,6 @@
 // `harvest bench decode`: clips/s and frames/s of the dataloader's decode path (eval sampling,
-// resize to SxS) against PyAV doing the same sampling (bench/reference/decode_reference.py),
-// interleaved A B A B with medians reported; harvest also runs without the reader's early drain
+// resize to SxS) against PyAV and torchcodec (exact and approximate seek modes) doing the same
+// sampling (bench/reference/decode_reference.py), interleaved A B C D A B C D with medians reported; harvest also runs without the reader's early drain
 // (VideoReader::frames_at) in each repetition, so its effect is measured side by side too.
 #pragma once
 
@@ -20,7 +20,7 @@ struct DecodeBenchOptions {
   int passes = 2;                // passes over the video list per repetition
   int gop = 30;                  // keyframe interval of the generated clips (frames)
   int seconds = 5;               // length of the generated clips
-  bool reference = true;         // also run PyAV (needs /usr/bin/python3 with av)
+  bool reference = true;         // also run PyAV and torchcodec (the project's Python has both)
   std::string reference_script;  // default: the source tree's bench/reference/decode_reference.py
 };
 

@@ -4,7 +4,7 @@ alternate HARVEST_HEAP=system (glibc's defaults) and HARVEST_HEAP=retain (harves
 Per run: the median step time of rank 0 (steps after the first 20), and the CPU seconds and
 minor page faults of every process of the run (getrusage of the waited-for children).
 
-    /usr/bin/python3 bench/heap/heap_ab.py [--harvest build/cli/harvest] [--pairs 3]
+    .venv/bin/python3 bench/heap/heap_ab.py [--harvest build/cli/harvest] [--pairs 3]
         [--steps 120] [--work DIR]
 
 Makes its own small dataset and vocabulary under --work (kept for the next time). Prints one

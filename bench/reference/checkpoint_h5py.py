@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Reference for `harvest bench checkpoint`: the same bytes (a ViT-like mix of float32 tensors)
 written as a raw sequential file, with plain h5py, and with torch.save, each fsync'd, interleaved,
-medians. Run with Debian's /usr/bin/python3 (h5py, numpy, torch).
+medians. Run with the project's .venv Python (h5py, numpy, torch).
 
 usage: checkpoint_h5py.py [SIZE_MB [REPS [DIR]]]   (last line: JSON)
        checkpoint_h5py.py --serve SIZE_MB   (for `harvest bench checkpoint --h5py`: builds the

@@ -21,6 +21,7 @@ struct ModelConfig {
   double mask_token_prob = 0.8;
   double random_token_prob = 0.1;
   int64_t fusion_layers = 2;
+  std::string activation = "quick_gelu";  // MLP activation of both towers: quick_gelu | gelu
   double temperature_init = 0.01;
   bool freeze_text = true;
   bool grad_checkpointing = false;

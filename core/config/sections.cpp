@@ -36,6 +36,9 @@ Section model_section() {
             "Of the selected tokens: fraction replaced by a random token (the rest are kept).")
       .integer("fusion_layers", &ModelConfig::fusion_layers, closed(1, 12),
                "Layers of the cross-modal fusion head used by MLM.")
+      .text("activation", &ModelConfig::activation, {"quick_gelu", "gelu"},
+            "MLP activation of both towers: quick_gelu (OpenAI's CLIPs) or gelu (exact GELU: most open_clip / LAION "
+            "CLIPs). Must be the one model.init's weights were trained with.")
       .real("temperature_init", &ModelConfig::temperature_init, Range{0, 1, true, false},
             "Initial contrastive temperature (learnable, clamped at >= 0.01).")
       .boolean("freeze_text", &ModelConfig::freeze_text,

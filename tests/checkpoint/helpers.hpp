@@ -56,7 +56,7 @@ inline Snapshot make_snapshot(int64_t step, int64_t rank = 0, int64_t world_size
   s.meta.epoch = step / 10;
   s.meta.rank = rank;
   s.meta.world_size = world_size;
-  s.meta.torch_version = "1.13.0";
+  s.meta.torch_version = "2.11.0";
   s.meta.config_toml = "[train]\nsteps = " + std::to_string(step) + "\n";
   const uint64_t seed = static_cast<uint64_t>(step) * 1000003u + static_cast<uint64_t>(rank);
   fill_random(s.add("model/visual/conv1.weight", DType::F32, {8, 3, 4, 4 * scale}),

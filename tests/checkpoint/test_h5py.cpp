@@ -1,4 +1,4 @@
-// Checkpoints are plain HDF5: h5py (Debian's python3-h5py, an independent reader) reads them.
+// Checkpoints are plain HDF5: h5py (from the project's .venv, an independent reader) reads them.
 #include <catch2/catch.hpp>
 #include <fstream>
 
@@ -16,7 +16,7 @@ TEST_CASE("h5py reads a harvest checkpoint: values, dtypes, metadata, checksums"
   s.meta.step = 4242;
   s.meta.epoch = 3;
   s.meta.world_size = 1;
-  s.meta.torch_version = "1.13.0";
+  s.meta.torch_version = "2.11.0";
   s.meta.config_toml = "[train]\nlr = 0.0002\n";
   const float f32[6] = {0, 1, 2, 3, 4, 5.5f};
   s.add_copy("model/visual/proj", DType::F32, {2, 3}, f32);
@@ -49,7 +49,7 @@ as_f32 = (b[()].astype(np.uint32) << 16).view(np.float32)
 assert np.array_equal(as_f32, np.array([1.0, -3.0], np.float32)), as_f32
 assert f["optimizer/step"][()] == 4242 and f["optimizer/step"].shape == ()
 assert bytes(f["data/sampler"][()]) == b'{"position":17}'
-# Checksums recomputed by python3-xxhash, an independent XXH3 implementation.
+# Checksums recomputed by the xxhash package, an independent XXH3 implementation.
 import xxhash
 names = []
 f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
@@ -59,7 +59,7 @@ for n in names:
     assert xxhash.xxh3_64_intdigest(raw) == int(f[n].attrs["xxh3_64"]), n
 print("h5py ok")
 )";
-    const auto r = harvest::test::run("/usr/bin/python3 " + script.string() + " " + file.string());
+    const auto r = harvest::test::run(std::string(HARVEST_PYTHON) + " " + script.string() + " " + file.string());
     INFO(r.output);
     CHECK(r.exit_code == 0);
     CHECK_THAT(r.output, Catch::Contains("h5py ok"));

@@ -1,5 +1,5 @@
 // Test helpers for the dataloader: a temporary folder, videos made with the ffmpeg CLI, and the
-// PyAV reference (frame_reference.py run with Debian's /usr/bin/python3).
+// PyAV reference (frame_reference.py run with the project's Python, HARVEST_PYTHON).
 #pragma once
 
 #include <cstdlib>
@@ -59,7 +59,7 @@ struct RefFrame {
 
 inline std::vector<RefFrame> reference_frames(const std::string& video) {
   const auto r =
-      run("/usr/bin/python3 '" HARVEST_SOURCE_DIR "/tests/dataloader/frame_reference.py' '" +
+      run(HARVEST_PYTHON " '" HARVEST_SOURCE_DIR "/tests/dataloader/frame_reference.py' '" +
           video + "'");
   if (r.exit_code != 0)
     throw std::runtime_error("frame_reference.py failed on " + video + "\n" + r.output);

@@ -135,7 +135,7 @@ grid = F.interpolate(grid, size=(5, 5), mode="bicubic", align_corners=False).res
 tem = F.interpolate(tem.t().unsqueeze(0), size=5, mode="linear", align_corners=False)[0].t()
 print(json.dumps({"pos": torch.cat([pos[:1], grid]).tolist(), "temporal": tem.tolist()}))
 )");
-  const auto ref = test::run("/usr/bin/python3 '" + script + "' '" + file + "'");
+  const auto ref = test::run(std::string(HARVEST_PYTHON) + " '" + script + "' '" + file + "'");
   REQUIRE(ref.exit_code == 0);
   const auto golden = nlohmann::json::parse(ref.output.substr(ref.output.find('{')));
   auto tensor_of = [](const nlohmann::json& rows) {

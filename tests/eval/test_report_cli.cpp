@@ -125,7 +125,7 @@ TEST_CASE("harvest report writes the run's curves and before-after table", "[eva
   INFO(browser.output);
   REQUIRE(fs::exists(shot));
   const auto ink = run("ffmpeg -v error -i " + shot +
-                       " -f rawvideo -pix_fmt gray - | /usr/bin/python3 -c "
+                       " -f rawvideo -pix_fmt gray - | " HARVEST_PYTHON " -c "
                        "\"import sys,numpy as n; a=n.frombuffer(sys.stdin.buffer.read(),n.uint8); "
                        "print('ink', (a<200).mean(), 'pixels', a.size)\"");
   INFO(ink.output);

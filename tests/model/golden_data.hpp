@@ -19,7 +19,7 @@ class GoldenData {
  public:
   // Runs the reference into `dir`, loads what it wrote and removes the folder.
   static GoldenData generate(const std::string& dir) {
-    const CommandResult r = run("mkdir -p '" + dir + "' && /usr/bin/python3 " HARVEST_SOURCE_DIR
+    const CommandResult r = run("mkdir -p '" + dir + "' && " HARVEST_PYTHON " " HARVEST_SOURCE_DIR
                                 "/tests/model/reference_model.py '" + dir + "'");
     HARVEST_REQUIRE(r.exit_code == 0, Runtime, "reference_model.py failed: ", r.output);
     GoldenData data(dir);

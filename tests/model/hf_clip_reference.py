@@ -1,20 +1,25 @@
-#!/usr/bin/python3
-"""Independent reference for `harvest import-clip` and `harvest embed`: a Hugging Face
-CLIPModel-shaped model written here from the published architecture (separate q/k/v
-projections, pre_layrnorm, post_layernorm on the CLS state, bias-free projections, text pooled
-at the first EOT, quick_gelu), with small random weights saved as safetensors under Hugging Face
-tensor names. It shares no code with harvest; only the published file format and CLIP's
-tokenizer (reference_clip_tokenizer.py, itself checked against CLIP's rules) are common.
+#!/usr/bin/env python3
+"""Reference for `harvest import-clip` and `harvest embed`: small random CLIP weights saved as
+safetensors, and the embeddings Hugging Face `transformers`' own CLIPModel computes from them
+(get_text_features, get_image_features). The multi-frame video embedding, which CLIPModel has no
+notion of, comes from a model written here from the published architecture (DESIGN.md section 1),
+itself checked against CLIPModel on one frame before anything is written. It shares no code with
+harvest; only the file format and CLIP's tokenizer (reference_clip_tokenizer.py, itself checked
+against CLIP's rules) are common.
 
-    hf_clip_reference.py OUT_DIR --vocab BPE [--dtype F32|F16|BF16] [--broken]
+    hf_clip_reference.py OUT_DIR --vocab BPE [--dtype F32|F16|BF16] [--act quick_gelu|gelu]
+                         [--layout hf|openai] [--broken]
 
 writes OUT_DIR/model.safetensors, config.json, square.png (224x224), wide.png (320x240),
 static.mkv (the square picture, 6 identical lossless frames) and expected.json:
 {"texts": [...], "ids": [[...]], "text": [[...]], "square": [...], "wide": [...], "static8": [...]}:
 the reference's L2-normalised embeddings ("static8": static.mkv as an 8-frame video). The reference computes with the weights as stored (F16
 and BF16 values upcast), so exactness is judged on the same numbers harvest reads.
---broken writes a file with one tensor missing, one unexpected and one mis-shaped instead.
-Test-time only (python3-torch, the ffmpeg CLI).
+--act picks both towers' MLP activation (config.json's hidden_act). --layout openai writes the
+weights under OpenAI's / open_clip's state-dict names (fused attn.in_proj_weight, [W, E]
+projections); config.json is written either way. --broken writes a file with one tensor missing, one unexpected
+and one mis-shaped instead.
+Test-time only (the project's .venv: torch; the ffmpeg CLI).
 """
 import argparse
 import json
@@ -103,6 +108,10 @@ def quick_gelu(x):
     return x * torch.sigmoid(1.702 * x)
 
 
+ACT = {"quick_gelu": quick_gelu, "gelu": F.gelu}
+ACTIVATION = ["quick_gelu"]  # set by main()
+
+
 def encoder(w, prefix, x, heads, causal):
     b, n, width = x.shape
     hd = width // heads
@@ -123,7 +132,7 @@ def encoder(w, prefix, x, heads, causal):
         attn = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, n, width)
         x = x + F.linear(attn, w[p + "self_attn.out_proj.weight"], w[p + "self_attn.out_proj.bias"])
         h = F.layer_norm(x, (width,), w[p + "layer_norm2.weight"], w[p + "layer_norm2.bias"], 1e-5)
-        h = F.linear(quick_gelu(F.linear(h, w[p + "mlp.fc1.weight"], w[p + "mlp.fc1.bias"])),
+        h = F.linear(ACT[ACTIVATION[0]](F.linear(h, w[p + "mlp.fc1.weight"], w[p + "mlp.fc1.bias"])),
                      w[p + "mlp.fc2.weight"], w[p + "mlp.fc2.bias"])
         x = x + h
         i += 1
@@ -200,13 +209,67 @@ def ffmpeg_write(rgb, path, extra):
     subprocess.run(cmd, input=rgb.numpy().tobytes(), check=True)
 
 
+def openai_names(w):
+    """Hugging Face CLIPModel names -> OpenAI's / open_clip's state-dict names."""
+    out = {}
+    fixed = {"vision_model.embeddings.patch_embedding.weight": "visual.conv1.weight",
+             "vision_model.embeddings.class_embedding": "visual.class_embedding",
+             "vision_model.embeddings.position_embedding.weight": "visual.positional_embedding",
+             "vision_model.pre_layrnorm.weight": "visual.ln_pre.weight",
+             "vision_model.pre_layrnorm.bias": "visual.ln_pre.bias",
+             "vision_model.post_layernorm.weight": "visual.ln_post.weight",
+             "vision_model.post_layernorm.bias": "visual.ln_post.bias",
+             "text_model.embeddings.token_embedding.weight": "token_embedding.weight",
+             "text_model.embeddings.position_embedding.weight": "positional_embedding",
+             "text_model.final_layer_norm.weight": "ln_final.weight",
+             "text_model.final_layer_norm.bias": "ln_final.bias",
+             "logit_scale": "logit_scale"}
+    for k, v in fixed.items():
+        out[v] = w[k]
+    out["visual.proj"] = w["visual_projection.weight"].t().contiguous()
+    out["text_projection"] = w["text_projection.weight"].t().contiguous()
+    layer = {"self_attn.out_proj": "attn.out_proj", "layer_norm1": "ln_1", "layer_norm2": "ln_2",
+             "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
+    for hf, oa in (("vision_model.encoder.layers.", "visual.transformer.resblocks."),
+                   ("text_model.encoder.layers.", "transformer.resblocks.")):
+        i = 0
+        while f"{hf}{i}.layer_norm1.weight" in w:
+            p, q = f"{hf}{i}.", f"{oa}{i}."
+            for part in ("weight", "bias"):
+                out[q + "attn.in_proj_" + part] = torch.cat([w[p + f"self_attn.{n}_proj.{part}"] for n in "qkv"])
+                for a, b in layer.items():
+                    out[q + b + "." + part] = w[p + a + "." + part]
+            i += 1
+    return out
+
+
+def transformers_model(config, w):
+    """transformers' CLIPModel with the weights `w` (float32)."""
+    from transformers import CLIPConfig, CLIPModel
+    cfg = CLIPConfig(text_config=config["text_config"], vision_config=config["vision_config"],
+                     projection_dim=config["projection_dim"])
+    model = CLIPModel(cfg).eval()
+    missing, unexpected = model.load_state_dict({k: v for k, v in w.items() if not k.endswith("position_ids")},
+                                                strict=False)
+    assert not missing and not unexpected, (missing, unexpected)
+    return model
+
+
+def features(out):
+    """get_*_features returns a tensor, or (newer transformers) an output holding it."""
+    return out if torch.is_tensor(out) else out.pooler_output
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--vocab", required=True)
     ap.add_argument("--dtype", default="F32", choices=["F32", "F16", "BF16"])
+    ap.add_argument("--act", default="quick_gelu", choices=["quick_gelu", "gelu"])
+    ap.add_argument("--layout", default="hf", choices=["hf", "openai"])
     ap.add_argument("--broken", action="store_true")
     args = ap.parse_args()
+    ACTIVATION[0] = args.act
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(2024)
@@ -219,11 +282,11 @@ def main():
               "vision_config": {"hidden_size": VISION["width"], "num_hidden_layers": VISION["layers"],
                                 "num_attention_heads": VISION["heads"], "intermediate_size": 4 * VISION["width"],
                                 "patch_size": VISION["patch"], "image_size": VISION["image"],
-                                "hidden_act": "quick_gelu"},
+                                "hidden_act": args.act},
               "text_config": {"hidden_size": TEXT["width"], "num_hidden_layers": TEXT["layers"],
                               "num_attention_heads": TEXT["heads"], "intermediate_size": 4 * TEXT["width"],
                               "max_position_embeddings": TEXT["positions"], "vocab_size": vocab_size,
-                              "hidden_act": "quick_gelu"}}
+                              "hidden_act": args.act, "eos_token_id": eot_id}}
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(config, f)
     if args.broken:
@@ -232,7 +295,8 @@ def main():
         weights["text_projection.weight"] = torch.zeros(EMBED, TEXT["width"] + 1)
         write_safetensors(os.path.join(args.out, "model.safetensors"), weights, dtype)
         return
-    write_safetensors(os.path.join(args.out, "model.safetensors"), weights, dtype)
+    write_safetensors(os.path.join(args.out, "model.safetensors"),
+                      openai_names(weights) if args.layout == "openai" else weights, dtype)
     # The reference computes with the values as stored.
     w = {k: (v.to(dtype).float() if v.is_floating_point() else v) for k, v in weights.items()}
 
@@ -250,10 +314,16 @@ def main():
     padded = torch.zeros(len(ids), 77, dtype=torch.long)
     for i, row in enumerate(ids):
         padded[i, : len(row)] = torch.tensor(row)
+    hf = transformers_model(config, w)
     with torch.no_grad():
-        text = text_features(w, padded, eot_id)
-        sq = image_features(w, preprocess(square))[0]
-        wd = image_features(w, preprocess(wide))[0]
+        text = F.normalize(features(hf.get_text_features(input_ids=padded)), dim=-1)
+        sq = F.normalize(features(hf.get_image_features(pixel_values=preprocess(square))), dim=-1)[0]
+        wd = F.normalize(features(hf.get_image_features(pixel_values=preprocess(wide))), dim=-1)[0]
+        # The video model written here must be CLIPModel on one frame before it is trusted on eight.
+        mine = image_features(w, preprocess(wide))[0]
+        assert (mine - wd).abs().max() < 1e-5, f"video reference differs from CLIPModel: {(mine - wd).abs().max()}"
+        mine_text = text_features(w, padded, eot_id)
+        assert (mine_text - text).abs().max() < 1e-5, f"text reference differs: {(mine_text - text).abs().max()}"
         static = video_features(w, preprocess(square).unsqueeze(1).expand(1, 8, 3, 224, 224))[0]
     expected = {"texts": TEXTS, "ids": ids, "text": text.tolist(), "square": sq.tolist(), "wide": wd.tolist(),
                 "static8": static.tolist()}

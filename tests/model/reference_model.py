@@ -4,7 +4,7 @@ ViCLIP-style video extension of DESIGN.md section 1, a cross-attention MLM head 
 losses). It shares no code with the C++ model.
 
 As a script it writes golden data for tests/model/test_golden.cpp:
-    /usr/bin/python3 reference_model.py OUT_DIR
+    .venv/bin/python3 reference_model.py OUT_DIR
 OUT_DIR/index.json lists tensors stored back to back in OUT_DIR/data.bin (little-endian float32
 or int64): the model's weights under harvest's parameter names ("param/<name>"), the inputs,
 and the reference outputs and gradients. bench/reference/step_reference.py imports the model.

@@ -1,7 +1,7 @@
-// `harvest import-clip` and `harvest embed` end to end against an independent PyTorch model of
-// Hugging Face's CLIPModel (hf_clip_reference.py) on small random weights: every embedding must
-// match the reference to cosine >= 0.99999, for F32, F16 and BF16 files; broken files are refused
-// with every problem named and nothing written.
+// `harvest import-clip` and `harvest embed` end to end against transformers' CLIPModel
+// (hf_clip_reference.py) on small random weights: every embedding must match the reference to
+// cosine >= 0.99999, for F32, F16 and BF16 files, quick_gelu and gelu towers, Hugging Face and
+// OpenAI / open_clip names; broken files are refused with every problem named and nothing written.
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
@@ -105,12 +105,25 @@ TEST_CASE("imported CLIP embeds text, images and videos exactly as the reference
     CHECK(again.exit_code == 2);
     CHECK(again.output.find("model.h5 exists") != std::string::npos);
   }
-  SECTION("without config.json heads are width / 64") {
+  SECTION("without config.json heads are width / 64 and the activation must be named") {
     std::filesystem::remove(d + "/model.h5");
-    const auto r = run(import_command(d));
+    const auto refused = run(import_command(d));
+    INFO(refused.output);
+    CHECK(refused.exit_code == 2);
+    CHECK(refused.output.find("--activation quick_gelu|gelu") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(d + "/model.h5"));
+    const auto r = run(import_command(d, "--activation quick_gelu"));
     INFO(r.output);
     CHECK(r.exit_code == 0);
     CHECK(r.output.find("heads 1") != std::string::npos);
+  }
+  SECTION("--activation that disagrees with config.json is refused") {
+    std::filesystem::remove(d + "/model.h5");
+    const auto r = run(import_command(d, "--hf-config " + d + "/config.json --activation gelu"));
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(r.output.find("--activation gelu disagrees with") != std::string::npos);
+    CHECK(r.output.find("vision_config.hidden_act is quick_gelu") != std::string::npos);
   }
   SECTION("a file that cannot be decoded is named") {
     const auto r = run(kHarvest + " embed --checkpoint " + d + "/model.h5 --image " + d + "/config.json");
@@ -137,6 +150,69 @@ TEST_CASE("F16 and BF16 CLIP files import exactly", "[model][clip]") {
   CHECK(cosine(got["image"][0], expected["square"]) >= 0.99999);
 }
 
+// One case per (activation, layout): the text embeddings, the square image and the 8-frame video.
+static void check_embeddings(const std::string& d, const std::string& import_extra) {
+  const nlohmann::json expected = read_json(d + "/expected.json");
+  const auto imp = run(import_command(d, import_extra));
+  INFO(imp.output);
+  REQUIRE(imp.exit_code == 0);
+  std::string cmd = kHarvest + " embed --json --checkpoint " + d + "/model.h5";
+  for (const auto& t : expected["texts"]) cmd += " --text " + quoted(t.get<std::string>());
+  cmd += " --image " + d + "/square.png --image " + d + "/wide.png --video " + d + "/static.mkv --frames 8";
+  const auto emb = run(cmd);
+  INFO(emb.output);
+  REQUIRE(emb.exit_code == 0);
+  const nlohmann::json got = last_json_line(emb.output);
+  REQUIRE(got["text"].size() == expected["text"].size());
+  for (size_t i = 0; i < got["text"].size(); ++i) CHECK(cosine(got["text"][i], expected["text"][i]) >= 0.99999);
+  CHECK(cosine(got["image"][0], expected["square"]) >= 0.99999);
+  CHECK(cosine(got["image"][1], expected["wide"]) >= 0.99999);
+  CHECK(cosine(got["video"][0], expected["static8"]) >= 0.99999);
+}
+
+TEST_CASE("a gelu CLIP imports exactly and trains only with model.activation = gelu", "[model][clip]") {
+  const ScratchDir dir("clip-gelu");
+  const std::string d = reference(dir, "--act gelu");
+  check_embeddings(d, "--hf-config " + d + "/config.json");
+  const auto imp = run(import_command(d, "--hf-config " + d + "/config.json --force"));
+  CHECK(imp.output.find("gelu, temporal embedding") != std::string::npos);
+  // quick_gelu in its place gives other embeddings: the activation is not a detail.
+  std::filesystem::remove(d + "/model.h5");
+  const auto wrong = run(import_command(d, "--activation quick_gelu"));
+  INFO(wrong.output);
+  REQUIRE(wrong.exit_code == 0);
+  const nlohmann::json expected = read_json(d + "/expected.json");
+  const auto emb = run(kHarvest + " embed --json --checkpoint " + d + "/model.h5 --image " + d + "/square.png");
+  REQUIRE(emb.exit_code == 0);
+  CHECK(cosine(last_json_line(emb.output)["image"][0], expected["square"]) < 0.99999);
+}
+
+TEST_CASE("OpenAI / open_clip state-dict names import exactly", "[model][clip]") {
+  const std::string act = GENERATE(std::string("quick_gelu"), std::string("gelu"));
+  INFO(act);
+  const ScratchDir dir("clip-openai-" + act);
+  const std::string d = reference(dir, "--layout openai --act " + act);
+  check_embeddings(d, "--hf-config " + d + "/config.json");
+  const auto imp = run(import_command(d, "--hf-config " + d + "/config.json --force"));
+  CHECK(imp.output.find("names: OpenAI / open_clip") != std::string::npos);
+
+  SECTION("a fused projection of the wrong size is named by its own key") {
+    const auto r = run(harvest::test::kPython + " -c \"import sys; from safetensors.torch import load_file, save_file; "
+                       "w = load_file(sys.argv[1]); w['visual.transformer.resblocks.0.attn.in_proj_weight'] = "
+                       "w['visual.transformer.resblocks.0.attn.in_proj_weight'][:100]; "
+                       "w['visual.attnpool.weight'] = w['logit_scale']; save_file(w, sys.argv[1])\" " +
+                       d + "/model.safetensors");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    const auto c = run(import_command(d, "--hf-config " + d + "/config.json --force"));
+    INFO(c.output);
+    CHECK(c.exit_code == 2);
+    CHECK(c.output.find("visual.transformer.resblocks.0.attn.in_proj_weight is [100, 64]; a fused q/k/v") !=
+          std::string::npos);
+    CHECK(c.output.find("unexpected tensor visual.attnpool.weight") != std::string::npos);
+  }
+}
+
 TEST_CASE("a broken CLIP file is refused with every problem named and nothing written", "[model][clip]") {
   const ScratchDir dir("clip-broken");
   const std::string d = reference(dir, "--broken");
@@ -152,12 +228,13 @@ TEST_CASE("a broken CLIP file is refused with every problem named and nothing wr
 
   SECTION("config.json that disagrees with the weights") {
     harvest::test::write_file(d + "/bad.json",
-                              R"({"vision_config": {"hidden_size": 80, "num_attention_heads": 3, "hidden_act": "gelu"}})");
+                              R"({"vision_config": {"hidden_size": 80, "num_attention_heads": 3, "hidden_act": "gelu_new"}})");
     const auto c = run(import_command(d, "--hf-config " + d + "/bad.json"));
     CHECK(c.exit_code == 2);
     CHECK(c.output.find("vision_config.hidden_size is 80") != std::string::npos);
     CHECK(c.output.find("num_attention_heads = 3 does not divide") != std::string::npos);
-    CHECK(c.output.find("quick_gelu") != std::string::npos);
+    CHECK(c.output.find("vision_config.hidden_act is \"gelu_new\"; harvest implements quick_gelu and gelu") !=
+          std::string::npos);
   }
   SECTION("a file that is not safetensors") {
     harvest::test::write_file(d + "/junk.safetensors", "not a safetensors file");

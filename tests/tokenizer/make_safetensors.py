@@ -1,9 +1,9 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Test fixture for harvest's safetensors reader: writes a safetensors file following the
 published format (8-byte little-endian header length, JSON header, data buffer) with tensors of
 several dtypes, whose values PyTorch converts (the reference rounding for F16/BF16), and
 expected.json: for each tensor its dtype, shape and the float32 bit patterns the reader must
-produce. Test-time only (python3-torch).
+produce. Test-time only (the .venv's torch).
 
   make_safetensors.py OUT.safetensors EXPECTED.json
 """

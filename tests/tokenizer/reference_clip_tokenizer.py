@@ -1,8 +1,8 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Independent reference for harvest's tokenizer tests: CLIP's BPE tokenizer written from the
 published algorithm (OpenAI CLIP's simple_tokenizer: byte-to-unicode alphabet, html.unescape
 twice, whitespace collapse, lower(), the `regex` pre-tokenisation pattern, rank-ordered merges
-with '</w>', SOT/EOT), without ftfy. Test-time only; needs Debian's python3-regex.
+with '</w>', SOT/EOT), without ftfy. Test-time only; needs the regex package (in the .venv).
 
   reference_clip_tokenizer.py apply --fn encode|decode|clean|unescape|lower|words
                               [--vocab PATH] [--context-length N] INPUT.jsonl OUTPUT.jsonl

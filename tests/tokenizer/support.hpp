@@ -1,5 +1,5 @@
 // Shared helpers for the tokenizer tests: a scratch folder, JSON Lines files, and the Python
-// reference (tests/tokenizer/reference_clip_tokenizer.py, run with Debian's /usr/bin/python3).
+// reference (tests/tokenizer/reference_clip_tokenizer.py, run with the project's Python, HARVEST_PYTHON).
 #pragma once
 
 #include <unistd.h>
@@ -20,7 +20,7 @@ inline const std::string kClipVocab =
     HARVEST_SOURCE_DIR "/../shared/clip/bpe_simple_vocab_16e6.txt.gz";
 inline const std::string kReferenceScript =
     HARVEST_SOURCE_DIR "/tests/tokenizer/reference_clip_tokenizer.py";
-inline const std::string kPython = "/usr/bin/python3";
+inline const std::string kPython = HARVEST_PYTHON;
 
 // A fresh folder under the build tree, removed at scope exit.
 class ScratchDir {
@@ -72,14 +72,14 @@ inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
 
 inline std::string quote(const std::string& s) { return "'" + s + "'"; }
 
-// Runs the Python reference; throws with its output when it fails (a missing python3-regex
+// Runs the Python reference; throws with its output when it fails (a missing regex package
 // makes the test fail, naming the package, rather than pass silently).
 inline void run_reference(const std::string& args) {
   const auto r = run(kPython + " " + quote(kReferenceScript) + " " + args);
   if (r.exit_code != 0)
     throw std::runtime_error("reference_clip_tokenizer.py " + args + " failed (exit " +
                              std::to_string(r.exit_code) +
-                             "; needs Debian's python3-regex, see scripts/setup.sh):\n" + r.output);
+                             "; needs the .venv's regex package, see scripts/setup.sh):\n" + r.output);
 }
 
 // Applies the reference's --fn to each value; returns its answers in order.

@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
-#include "model/torch_compat.hpp"
 #include "worker/fused_adamw.hpp"
 
 using harvest::FusedAdamW;
@@ -71,18 +70,18 @@ TEST_CASE("FusedAdamW matches LibTorch AdamW on every parameter kind", "[worker]
   // The state sits where LibTorch (and harvest's checkpoint code) looks for it.
   for (size_t i = 0; i < 4; ++i) {
     INFO("parameter " << i);
-    const auto key = harvest::compat::optimizer_state_key(actual[i]);
+    const auto key = actual[i].unsafeGetTensorImpl();
     REQUIRE(fused.state().count(key) == 1);
     const auto& s = static_cast<const torch::optim::AdamWParamState&>(*fused.state().at(key));
     const auto& r = static_cast<const torch::optim::AdamWParamState&>(
-        *reference.state().at(harvest::compat::optimizer_state_key(expected[i])));
+        *reference.state().at(expected[i].unsafeGetTensorImpl()));
     CHECK(s.step() == r.step());
     CHECK(torch::allclose(s.exp_avg(), r.exp_avg(), 1e-5, 1e-7));
     CHECK(torch::allclose(s.exp_avg_sq(), r.exp_avg_sq(), 1e-5, 1e-9));
   }
-  CHECK(fused.state().count(harvest::compat::optimizer_state_key(actual[4])) == 0);
+  CHECK(fused.state().count(actual[4].unsafeGetTensorImpl()) == 0);
   CHECK(static_cast<const torch::optim::AdamWParamState&>(
-            *fused.state().at(harvest::compat::optimizer_state_key(actual[1])))
+            *fused.state().at(actual[1].unsafeGetTensorImpl()))
             .step() == 5);
 }
 
