@@ -7,6 +7,7 @@
 
 #include "checkpoint/durable_file.hpp"
 #include "checkpoint/reader.hpp"
+#include "core/json.hpp"
 #include "core/error.hpp"
 
 namespace harvest::checkpoint {
@@ -56,7 +57,8 @@ std::optional<Manifest> read_manifest(const fs::path& dir) {
   const auto text = read_small_file(file);
   if (!text) return std::nullopt;
   try {
-    const json j = json::parse(*text);
+    const json j = parse_json_or_discarded(*text);
+    HARVEST_REQUIRE(j.is_object(), Runtime, file.string(), ": malformed checkpoint manifest (not a JSON object)");
     HARVEST_REQUIRE(j.at("format").get<std::string>() == kManifestFormat, Runtime, file.string(),
                     ": not a harvest checkpoint manifest");
     const int64_t version = j.at("format_version").get<int64_t>();
@@ -71,6 +73,22 @@ std::optional<Manifest> read_manifest(const fs::path& dir) {
       cp.committed_utc = c.at("committed_utc").get<std::string>();
       for (const json& p : c.at("parts"))
         cp.parts.push_back({p.at("file").get<std::string>(), p.at("bytes").get<uint64_t>()});
+      // The manifest may name only its own checkpoints' parts, by the names harvest gives them:
+      // a hand-edited or crafted one could otherwise make readers open any file (/etc/..., ../x).
+      HARVEST_REQUIRE(cp.step >= 0 && cp.name == checkpoint_name(cp.step), Runtime, file.string(),
+                      ": committed checkpoint '", cp.name.substr(0, 80), "' of step ", cp.step, " is not named ",
+                      cp.step >= 0 ? checkpoint_name(cp.step) : std::string("step-<N>"),
+                      " (a manifest names only the folders beside it)");
+      HARVEST_REQUIRE(cp.world_size >= 1 && cp.world_size <= 100000 &&
+                          static_cast<int64_t>(cp.parts.size()) == cp.world_size,
+                      Runtime, file.string(), ": committed checkpoint ", cp.name, " lists ", cp.parts.size(),
+                      " parts for world size ", cp.world_size);
+      for (size_t i = 0; i < cp.parts.size(); ++i)
+        HARVEST_REQUIRE(cp.parts[i].file == part_name(static_cast<int64_t>(i), cp.world_size), Runtime,
+                        file.string(), ": committed checkpoint ", cp.name, ": part ", i, " is '",
+                        cp.parts[i].file.substr(0, 80), "', expected ",
+                        part_name(static_cast<int64_t>(i), cp.world_size),
+                        " (a manifest names only the parts inside its checkpoint folders)");
       m.committed.push_back(std::move(cp));
     }
     return m;

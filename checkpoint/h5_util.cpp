@@ -27,6 +27,26 @@ Id open_attr(hid_t obj, const char* name, const std::string& file, const std::st
   return Id(check_h5(H5Aopen(obj, name, H5P_DEFAULT), "H5Aopen", file, object + "@" + name),
             H5Aclose);
 }
+
+// Attributes are read into one scalar, so anything but one element of the expected class is
+// refused before H5Aread: a file that stored an array there would have HDF5 write past the
+// scalar (an attacker-chosen stack overwrite). Returns the stored type.
+Id checked_scalar_attr(const Id& attr, H5T_class_t expected, const char* expected_name, const std::string& file,
+                       const std::string& object, const char* name) {
+  const std::string where = object + "@" + name;
+  Id space(check_h5(H5Aget_space(attr.get()), "H5Aget_space", file, where), H5Sclose);
+  const hssize_t points = H5Sget_simple_extent_npoints(space.get());
+  HARVEST_REQUIRE(points == 1, Runtime, file, ": attribute ", where, " holds ", points,
+                  " elements; harvest stores one ", expected_name, " there (a damaged or foreign file)");
+  Id stored(check_h5(H5Aget_type(attr.get()), "H5Aget_type", file, where), H5Tclose);
+  HARVEST_REQUIRE(H5Tget_class(stored.get()) == expected, Runtime, file, ": attribute ", where, " is not ",
+                  expected_name == std::string("string") ? "a string" : "an integer",
+                  " (a damaged or foreign file)");
+  return stored;
+}
+
+// Fixed-length string attributes larger than this are refused before allocating for them.
+constexpr std::size_t kMaxAttrStringBytes = std::size_t{64} << 20;
 }  // namespace
 
 Id file_type(DType dtype) {
@@ -108,10 +128,7 @@ bool has_attr(hid_t obj, const char* name) {
 std::string read_attr_string(hid_t obj, const char* name, const std::string& file,
                              const std::string& object) {
   Id attr = open_attr(obj, name, file, object);
-  Id stored =
-      Id(check_h5(H5Aget_type(attr.get()), "H5Aget_type", file, object + "@" + name), H5Tclose);
-  if (H5Tget_class(stored.get()) != H5T_STRING)
-    fail(ErrorKind::Runtime, file, ": attribute ", object, "@", name, " is not a string");
+  Id stored = checked_scalar_attr(attr, H5T_STRING, "string", file, object, name);
   if (H5Tis_variable_str(stored.get()) > 0) {
     Id type = string_type();
     char* ptr = nullptr;
@@ -122,6 +139,8 @@ std::string read_attr_string(hid_t obj, const char* name, const std::string& fil
   }
   // Fixed-length strings (written by other tools, e.g. h5py with numpy bytes).
   const std::size_t size = H5Tget_size(stored.get());
+  HARVEST_REQUIRE(size <= kMaxAttrStringBytes, Runtime, file, ": attribute ", object, "@", name, " is a ", size,
+                  "-byte string; harvest writes at most ", kMaxAttrStringBytes, " bytes there");
   std::string value(size, '\0');
   check_h5(H5Aread(attr.get(), stored.get(), value.data()), "H5Aread", file, object + "@" + name);
   value.resize(value.find('\0') == std::string::npos ? size : value.find('\0'));
@@ -131,6 +150,7 @@ std::string read_attr_string(hid_t obj, const char* name, const std::string& fil
 int64_t read_attr_i64(hid_t obj, const char* name, const std::string& file,
                       const std::string& object) {
   Id attr = open_attr(obj, name, file, object);
+  checked_scalar_attr(attr, H5T_INTEGER, "integer", file, object, name);
   int64_t value = 0;
   check_h5(H5Aread(attr.get(), H5T_NATIVE_INT64, &value), "H5Aread", file, object + "@" + name);
   return value;
@@ -139,6 +159,7 @@ int64_t read_attr_i64(hid_t obj, const char* name, const std::string& file,
 uint64_t read_attr_u64(hid_t obj, const char* name, const std::string& file,
                        const std::string& object) {
   Id attr = open_attr(obj, name, file, object);
+  checked_scalar_attr(attr, H5T_INTEGER, "integer", file, object, name);
   uint64_t value = 0;
   check_h5(H5Aread(attr.get(), H5T_NATIVE_UINT64, &value), "H5Aread", file, object + "@" + name);
   return value;

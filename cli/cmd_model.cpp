@@ -38,12 +38,18 @@ void add_model_commands(CLI::App& app) {
       ->capture_default_str();
   step->add_option("--reference-script", opt->reference_script,
                    "Default: the source tree's step_reference.py");
+  step->add_option("--device", opt->device, "cpu or cuda (cuda:N); the reference runs there too")
+      ->capture_default_str();
+  step->add_flag("--bf16", opt->bf16, "bf16 autocast around the forward, as training's (CUDA only)");
+  step->add_option("--peak-tflops", opt->peak_tflops,
+                   "Device peak for MFU in TFLOP/s (default: H100 SXM bf16 dense)")
+      ->capture_default_str();
   step->add_flag("--json", *json_only, "Print only the JSON line");
   step->callback([opt, json_only, no_reference] {
     opt->reference = !*no_reference;
     const nlohmann::json result = bench::run_step_bench(*opt);
     if (!*json_only) {
-      std::cout << "drop   tokens  step_s    encoder_s  encoder_vs_first";
+      std::cout << "drop   tokens  step_s    encoder_s  encoder_vs_first  tokens/s    mfu        ";
       if (opt->reference) std::cout << "  ref_step_s  step_vs_ref";
       std::cout << "\n";
       for (auto it = result["median_step_s"].begin(); it != result["median_step_s"].end(); ++it) {
@@ -52,7 +58,9 @@ void add_model_commands(CLI::App& app) {
                   << result["tokens"][k].get<int64_t>() << std::setw(10) << std::setprecision(4)
                   << it.value().get<double>() << std::setw(11)
                   << result["encoder_median_s"][k].get<double>() << std::setw(18)
-                  << result["encoder_ratio_vs_first_drop"][k].get<double>();
+                  << result["encoder_ratio_vs_first_drop"][k].get<double>() << std::setw(12)
+                  << result["video_tokens_per_s"][k].get<double>() << std::setw(11)
+                  << result["mfu"][k].get<double>();
         if (opt->reference)
           std::cout << std::setw(12) << result["reference_median_step_s"][k].get<double>()
                     << result["step_ratio_vs_reference"][k].get<double>();

@@ -23,6 +23,7 @@
 #include "cli/commands.hpp"
 #include "coordinator/launcher.hpp"
 #include "coordinator/signal_watcher.hpp"
+#include "core/json.hpp"
 #include "core/cpus.hpp"
 #include "core/error.hpp"
 #include "worker/rank_trainer.hpp"
@@ -121,7 +122,7 @@ class ProgressPrinter {
     while (std::getline(in, line)) {
       if (in.eof()) break;  // a line still being written
       offset_ += static_cast<std::streamoff>(line.size() + 1);
-      auto j = nlohmann::json::parse(line, nullptr, false);
+      auto j = parse_json_or_discarded(line);
       if (j.is_discarded() || !j.contains("step") || !j.contains("step_s")) continue;
       if (j.contains("rank") && j["rank"] != 0) continue;
       step_seconds_ += j["step_s"].get<double>();

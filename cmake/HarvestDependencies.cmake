@@ -1,12 +1,18 @@
 # Every third-party library harvest uses, found once, exposed as imported targets.
-find_package(PkgConfig REQUIRED)
+# Not REQUIRED: model-only builds need none of the pkg-config modules (the full build's
+# pkg_check_modules(... REQUIRED) below still stop clearly without it).
+find_package(PkgConfig)
 
 # --- header-only libraries every build needs (core) ---------------------------------
-find_package(tomlplusplus 3 REQUIRED)
-find_package(spdlog REQUIRED)
-find_package(nlohmann_json 3 REQUIRED)
-find_package(Catch2 2 REQUIRED)
-include(Catch)
+if(HARVEST_HEADER_DEPS)  # header-only copies in one folder (cmake/HarvestHeaderDeps.cmake, docs/gpu-check.md)
+  include(HarvestHeaderDeps)
+else()
+  find_package(tomlplusplus 3 REQUIRED)
+  find_package(spdlog REQUIRED)
+  find_package(nlohmann_json 3 REQUIRED)
+  find_package(Catch2 2 REQUIRED)
+  include(Catch)
+endif()
 find_package(Threads REQUIRED)
 
 # --- the project's Python environment ------------------------------------------------
@@ -64,6 +70,13 @@ if(NOT HARVEST_SANITIZE)
   file(MAKE_DIRECTORY "${_harvest_fmt_shim}")
   file(CREATE_LINK "${HARVEST_SYSTEM_FMT_INCLUDE}/fmt" "${_harvest_fmt_shim}/fmt" SYMBOLIC)
   target_include_directories(harvest_torch_iface SYSTEM INTERFACE "${_harvest_fmt_shim}" ${TORCH_INCLUDE_DIRS})
+  # The wheel is built with a newer GCC whose libstdc++ additions (std::filesystem, <chrono> time
+  # zones, ...) are linked into libtorch.so and exported from it. Executables list libtorch
+  # before libstdc++, so the dynamic linker bound harvest's own std::filesystem calls to
+  # LibTorch's copies, which crashed (remove_all jumped to address 0). Naming libstdc++ first puts
+  # it ahead in symbol lookup; the link option lands before every object and library.
+  target_link_options(harvest_torch_iface INTERFACE "LINKER:--push-state,--no-as-needed" "-lstdc++"
+                      "LINKER:--pop-state")
   add_library(harvest::torch ALIAS harvest_torch_iface)
   # Where the wheel's CUDA libraries live (site-packages/nvidia/...): NCCL is taken from there.
   get_filename_component(HARVEST_TORCH_SITE "${TORCH_INSTALL_PREFIX}/.." ABSOLUTE)

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "core/files.hpp"
+#include "core/json.hpp"
 #include "core/error.hpp"
 
 namespace harvest::data {
@@ -24,6 +26,7 @@ struct CsvRow {
   int64_t line;
 };
 std::vector<CsvRow> read_csv(const std::string& path, const std::vector<std::string>& required) {
+  require_regular_file(path, ErrorKind::Config, "annotations file");
   std::ifstream in(path, std::ios::binary);
   HARVEST_REQUIRE(in, Config, path, ": cannot open annotations");
   std::vector<std::string> header, row;
@@ -82,6 +85,8 @@ std::vector<ManifestEntry> import_kinetics(const ImportOptions& o) {
 }
 
 std::vector<ManifestEntry> import_internvid(const ImportOptions& o) {
+  require_regular_file(o.annotations, ErrorKind::Config, "annotations file");
+  require_regular_file(o.annotations, ErrorKind::Config, "annotations file");
   std::ifstream in(o.annotations, std::ios::binary);
   HARVEST_REQUIRE(in, Config, o.annotations, ": cannot open annotations");
   std::vector<ManifestEntry> out;
@@ -91,7 +96,7 @@ std::vector<ManifestEntry> import_internvid(const ImportOptions& o) {
     ++line;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = where_of(o.annotations, line);
-    const auto j = nlohmann::json::parse(text, nullptr, false);
+    const auto j = parse_json_or_discarded(text);
     HARVEST_REQUIRE(!j.is_discarded() && j.is_object(), Config, where, ": not a JSON object");
     std::map<std::string, std::string> fields;
     for (const auto& [k, v] : j.items()) fields[k] = json_text(v);
@@ -110,9 +115,11 @@ std::vector<ManifestEntry> import_internvid(const ImportOptions& o) {
 }
 
 std::vector<ManifestEntry> import_msrvtt(const ImportOptions& o) {
+  require_regular_file(o.annotations, ErrorKind::Config, "annotations file");
+  require_regular_file(o.annotations, ErrorKind::Config, "annotations file");
   std::ifstream in(o.annotations, std::ios::binary);
   HARVEST_REQUIRE(in, Config, o.annotations, ": cannot open annotations");
-  const auto j = nlohmann::json::parse(in, nullptr, false);
+  const auto j = parse_json_or_discarded(in);
   HARVEST_REQUIRE(!j.is_discarded() && j.is_object(), Config, o.annotations, ": not a JSON object");
   HARVEST_REQUIRE(j.contains("videos") && j["videos"].is_array(), Config, o.annotations,
                   ":videos: missing array");

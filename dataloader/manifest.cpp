@@ -7,6 +7,8 @@
 #include <istream>
 #include <nlohmann/json.hpp>
 
+#include "core/files.hpp"
+#include "core/json.hpp"
 #include "core/error.hpp"
 
 namespace harvest::data {
@@ -20,7 +22,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 double seconds_field(const nlohmann::json& v, const std::string& where, const char* field) {
   HARVEST_REQUIRE(v.is_number(), Config, where, ":", field, ": expected a number of seconds, got ",
-                  v.dump());
+                  json_excerpt(v));
   const double s = v.get<double>();
   HARVEST_REQUIRE(std::isfinite(s) && s >= 0, Config, where, ":", field, ": must be >= 0, got ", s);
   return s;
@@ -32,18 +34,18 @@ ManifestEntry entry_from_json(const nlohmann::json& j, const std::string& where)
   for (const auto& [key, value] : j.items()) {
     if (key == "video") {
       HARVEST_REQUIRE(value.is_string() && !value.get<std::string>().empty(), Config, where,
-                      ":video: expected a non-empty string, got ", value.dump());
+                      ":video: expected a non-empty string, got ", json_excerpt(value));
       e.video = value.get<std::string>();
     } else if (key == "caption") {
       HARVEST_REQUIRE(value.is_string(), Config, where, ":caption: expected a string, got ",
-                      value.dump());
+                      json_excerpt(value));
       e.captions.push_back(value.get<std::string>());
     } else if (key == "captions") {
       HARVEST_REQUIRE(value.is_array() && !value.empty(), Config, where,
-                      ":captions: expected a non-empty array of strings, got ", value.dump());
+                      ":captions: expected a non-empty array of strings, got ", json_excerpt(value));
       for (const auto& c : value) {
         HARVEST_REQUIRE(c.is_string(), Config, where,
-                        ":captions: every caption must be a string, got ", c.dump());
+                        ":captions: every caption must be a string, got ", json_excerpt(c));
         e.captions.push_back(c.get<std::string>());
       }
     } else if (key == "start") {
@@ -52,7 +54,7 @@ ManifestEntry entry_from_json(const nlohmann::json& j, const std::string& where)
       e.end = seconds_field(value, where, "end");
     } else if (key == "label") {
       HARVEST_REQUIRE(value.is_string(), Config, where, ":label: expected a string, got ",
-                      value.dump());
+                      json_excerpt(value));
       e.label = value.get<std::string>();
     } else {
       fail(ErrorKind::Config, where, ":", key,
@@ -116,6 +118,7 @@ bool read_csv_record(std::istream& in, std::vector<std::string>& fields, int64_t
 }
 
 Manifest load_manifest(const std::string& path, const std::string& root) {
+  require_regular_file(path, ErrorKind::Config, "manifest");
   std::ifstream in(path, std::ios::binary);
   HARVEST_REQUIRE(in, Config, path, ": cannot open manifest");
   Manifest m;
@@ -153,9 +156,9 @@ Manifest load_manifest(const std::string& path, const std::string& root) {
             fail(ErrorKind::Config, where, ":", h, ": not a number: '", row[i], "'");
           }
         } else if (h == "captions") {
-          const auto parsed = nlohmann::json::parse(row[i], nullptr, false);
-          HARVEST_REQUIRE(!parsed.is_discarded(), Config, where,
-                          ":captions: expected a JSON array, got '", row[i], "'");
+          const auto parsed = parse_json_or_discarded(row[i]);
+          HARVEST_REQUIRE(!parsed.is_discarded(), Config, where, ":captions: expected a JSON array, got '",
+                          row[i].substr(0, 80), row[i].size() > 80 ? "...'" : "'");
           j[h] = parsed;
         } else if (!(h == "caption" && row[i].empty())) {
           j[h] = row[i];
@@ -166,6 +169,7 @@ Manifest load_manifest(const std::string& path, const std::string& root) {
       validate_entry(e, where);
       m.entries.push_back(std::move(e));
     }
+    HARVEST_REQUIRE(!m.entries.empty(), Config, path, ": the manifest has a header but no rows");
     return m;
   }
   std::string text;
@@ -174,13 +178,15 @@ Manifest load_manifest(const std::string& path, const std::string& root) {
     ++line;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = path + ":" + std::to_string(line);
-    const auto j = nlohmann::json::parse(text, nullptr, false);
-    HARVEST_REQUIRE(!j.is_discarded(), Config, where, ": not valid JSON");
+    const auto j = parse_json_or_discarded(text);
+    HARVEST_REQUIRE(!j.is_discarded(), Config, where, ": not valid JSON (or nested deeper than ", kMaxJsonDepth,
+                    " levels)");
     ManifestEntry e = entry_from_json(j, where);
     e.line = line;
     validate_entry(e, where);
     m.entries.push_back(std::move(e));
   }
+  HARVEST_REQUIRE(!m.entries.empty(), Config, path, ": the manifest has no rows");
   return m;
 }
 

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "core/files.hpp"
+#include "core/json.hpp"
 #include "core/error.hpp"
 #include "dataloader/manifest.hpp"
 
@@ -44,6 +46,7 @@ const char* caption_use_name(CaptionUse use) {
 }
 
 std::vector<std::pair<int64_t, std::string>> read_lines(const std::string& path, const char* what) {
+  require_regular_file(path, ErrorKind::Usage, what);
   std::ifstream in(path, std::ios::binary);
   HARVEST_REQUIRE(in, Usage, path, ": cannot open ", what);
   std::vector<std::pair<int64_t, std::string>> out;
@@ -161,6 +164,7 @@ ClassificationSet load_classification_set(const std::string& manifest, const std
 }
 
 McqaSet load_mcqa_set(const std::string& manifest, const std::string& root_arg) {
+  require_regular_file(manifest, ErrorKind::Usage, "multiple-choice manifest");
   std::ifstream in(manifest, std::ios::binary);
   HARVEST_REQUIRE(in, Usage, manifest, ": cannot open the multiple-choice manifest");
   const std::string root =
@@ -173,7 +177,7 @@ McqaSet load_mcqa_set(const std::string& manifest, const std::string& root_arg) 
     ++line;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = manifest + ":" + std::to_string(line);
-    const auto j = nlohmann::json::parse(text, nullptr, false);
+    const auto j = parse_json_or_discarded(text);
     HARVEST_REQUIRE(!j.is_discarded() && j.is_object(), Usage, where, ": not a JSON object");
     EvalVideo video;
     video.line = line;
@@ -182,28 +186,28 @@ McqaSet load_mcqa_set(const std::string& manifest, const std::string& root_arg) 
     for (const auto& [key, value] : j.items()) {
       if (key == "video") {
         HARVEST_REQUIRE(value.is_string() && !value.get<std::string>().empty(), Usage, where,
-                        ":video: expected a non-empty string, got ", value.dump());
+                        ":video: expected a non-empty string, got ", json_excerpt(value));
         const std::filesystem::path p(value.get<std::string>());
         video.path = p.is_absolute() || root.empty() ? p.string()
                                                      : (std::filesystem::path(root) / p).string();
       } else if (key == "candidates") {
         HARVEST_REQUIRE(value.is_array() && value.size() >= 2, Usage, where,
-                        ":candidates: expected an array of at least 2 strings, got ", value.dump());
+                        ":candidates: expected an array of at least 2 strings, got ", json_excerpt(value));
         for (const auto& c : value) {
           HARVEST_REQUIRE(c.is_string() && !c.get<std::string>().empty(), Usage, where,
                           ":candidates: every candidate must be a non-empty string, got ",
-                          c.dump());
+                          json_excerpt(c));
           candidates.push_back(c.get<std::string>());
         }
       } else if (key == "answer") {
         HARVEST_REQUIRE(value.is_number_integer(), Usage, where,
                         ":answer: expected the 0-based index of the right candidate, got ",
-                        value.dump());
+                        json_excerpt(value));
         answer = value.get<int64_t>();
       } else if (key == "start" || key == "end") {
         HARVEST_REQUIRE(
             value.is_number() && std::isfinite(value.get<double>()) && value.get<double>() >= 0,
-            Usage, where, ":", key, ": expected seconds >= 0, got ", value.dump());
+            Usage, where, ":", key, ": expected seconds >= 0, got ", json_excerpt(value));
         (key == "start" ? video.start : video.end) = value.get<double>();
       } else {
         fail(ErrorKind::Usage, where, ":", key,

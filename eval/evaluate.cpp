@@ -142,6 +142,13 @@ Embedded embed_all(EvalModel& model, const std::vector<EvalVideo>& videos,
   v.label = cat("eval ", task_name(o.task), " step ", model.loaded.step);
   v.cancel = o.cancel;
   e.video = embed_videos(*model.loaded.model, videos, v, &e.video_stats);
+  // A diverged checkpoint embeds to NaN/inf; ranking those would report nonsense (NaN ranks first).
+  for (const auto& [kind, t] : {std::pair<const char*, const at::Tensor&>{"text", e.text}, {"video", e.video}}) {
+    if (t.numel() == 0 || at::isfinite(t).all().item<bool>()) continue;
+    const int64_t rows = (~at::isfinite(t)).any(1).sum().item<int64_t>();
+    fail(ErrorKind::Runtime, model.loaded.file.string(), ": ", rows, " of ", t.size(0), " ", kind,
+         " embeddings are not finite (NaN or infinity): the checkpoint has diverged");
+  }
   return e;
 }
 

@@ -12,6 +12,14 @@ void check_shape(const Scores& s, const char* what) {
   HARVEST_REQUIRE(
       s.rows >= 0 && s.cols >= 0 && static_cast<int64_t>(s.values.size()) == s.rows * s.cols, Usage,
       what, ": ", s.values.size(), " values for a [", s.rows, ", ", s.cols, "] matrix");
+  // Every comparison with NaN is false, so a NaN score would rank first (R@1 = 100 for a
+  // diverged model): refuse instead.
+  const auto bad = std::find_if(s.values.begin(), s.values.end(), [](float v) { return !std::isfinite(v); });
+  if (bad != s.values.end()) {
+    const int64_t at = bad - s.values.begin();
+    fail(ErrorKind::Runtime, what, ": score [", at / std::max<int64_t>(s.cols, 1), ", ",
+         at % std::max<int64_t>(s.cols, 1), "] is ", *bad, "; non-finite scores cannot be ranked");
+  }
 }
 
 RankMetrics summarize(std::vector<int64_t> ranks) {

@@ -6,6 +6,7 @@
 #include "checkpoint/commit.hpp"
 #include "checkpoint/reader.hpp"
 #include "checkpoint/writer.hpp"
+#include "core/json.hpp"
 #include "core/error.hpp"
 #include "worker/checkpoint_state.hpp"
 
@@ -44,12 +45,8 @@ std::string architecture_json(const ModelOptions& o, const std::string& vocab_fi
 
 ModelOptions parse_architecture(const std::string& text, const std::string& origin,
                                 std::string* vocab_file) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::Config, origin, ": architecture record is not valid JSON: ", e.what());
-  }
+  const nlohmann::json j = parse_json_or_discarded(text);
+  HARVEST_REQUIRE(j.is_object(), Config, origin, ": architecture record is not a JSON object");
   auto get = [&](const nlohmann::json& scope, const char* section, const char* key) -> int64_t {
     const nlohmann::json* s =
         section[0] ? (scope.contains(section) ? &scope[section] : nullptr) : &scope;

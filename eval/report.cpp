@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "checkpoint/durable_file.hpp"
+#include "core/json.hpp"
 #include "core/error.hpp"
 #include "core/svg_plot.hpp"
 #include "eval/sweep.hpp"
@@ -150,7 +151,7 @@ std::vector<StepRecord> read_step_metrics(const fs::path& metrics_file) {
     const std::string line = text.substr(begin, end - begin);
     begin = end + 1;
     if (line.empty()) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    nlohmann::json j = parse_json_or_discarded(line);
     HARVEST_REQUIRE(!j.is_discarded() && j.is_object(), Runtime, metrics_file.string(), ":",
                     line_number, ": not a JSON object");
     if (!j.contains("step") || !j["step"].is_number_integer() || !j.contains("loss")) continue;

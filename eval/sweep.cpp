@@ -14,6 +14,7 @@
 
 #include "checkpoint/commit.hpp"
 #include "checkpoint/durable_file.hpp"
+#include "core/json.hpp"
 #include "core/error.hpp"
 #include "core/svg_plot.hpp"
 
@@ -170,7 +171,7 @@ std::string metric_chart_svg(const std::vector<ojson>& rows, const std::string& 
 ojson read_sweep_results(const fs::path& file) {
   const std::optional<std::string> text = ck::read_small_file(file);
   if (!text) return ojson{{"records", ojson::array()}};
-  const ojson j = ojson::parse(*text, nullptr, false);
+  const ojson j = parse_json_or_discarded<ojson>(*text);
   HARVEST_REQUIRE(
       !j.is_discarded() && j.is_object() && j.contains("records") && j["records"].is_array(),
       Runtime, file.string(), ": not a sweep results file (expected {\"records\": [...]})");

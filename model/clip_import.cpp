@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "core/json.hpp"
 #include "core/error.hpp"
 #include "model/safetensors/safetensors.hpp"
 
@@ -213,11 +214,10 @@ int64_t dim_of(const ClipTensors& file, const std::string& name, size_t dim, int
 nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
   HARVEST_REQUIRE(in, Runtime, path, ": cannot open the Hugging Face config");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::Config, path, ": not valid JSON: ", e.what());
-  }
+  nlohmann::json j = parse_json_or_discarded(in);
+  HARVEST_REQUIRE(j.is_object(), Config, path, ": not a JSON object (malformed, or nested deeper than ",
+                  kMaxJsonDepth, " levels)");
+  return j;
 }
 
 // Reads `key` of config.json's `section` when present; a non-integer value is a problem.
@@ -252,7 +252,7 @@ void check_config(const nlohmann::json& config, const std::string& section, cons
   if (config.contains(section) && config[section].contains("layer_norm_eps")) {
     const nlohmann::json& eps = config[section]["layer_norm_eps"];
     if (!eps.is_number() || std::abs(eps.get<double>() - 1e-5) > 1e-12)
-      problems.push_back(cat(path, ": ", section, ".layer_norm_eps is ", eps.dump(), "; harvest uses CLIP's 1e-5"));
+      problems.push_back(cat(path, ": ", section, ".layer_norm_eps is ", json_excerpt(eps), "; harvest uses CLIP's 1e-5"));
   }
 }
 

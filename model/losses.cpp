@@ -5,7 +5,7 @@
 namespace harvest {
 
 at::Tensor logit_scale_for_loss(const at::Tensor& log_scale, int world_size) {
-  const at::Tensor scale = log_scale.exp().clamp_max(kMaxLogitScale);
+  const at::Tensor scale = log_scale.exp();
   if (world_size == 1) return scale;
   // Value of `scale`, gradient of scale / world_size.
   const double w = static_cast<double>(world_size);

@@ -10,10 +10,13 @@
 
 namespace harvest {
 
-// CLIP's temperature: the learnable parameter is log(1 / T); T is clamped at >= 0.01.
+// CLIP's temperature: the learnable parameter is log(1 / T); T is kept >= 0.01 by clamping the
+// parameter in place after each optimizer step (VideoTextModelImpl::clamp_logit_scale), as
+// upstream CLIP does. A clamp inside the forward would pass zero gradient at the bound, and
+// CLIP's ln(100) is slightly above it in float32: the temperature would never learn.
 constexpr double kMaxLogitScale = 100.0;
 
-// exp(log_scale) clamped at kMaxLogitScale. Its gradient is divided by `world_size`: every rank
+// exp(log_scale). Its gradient is divided by `world_size`: every rank
 // sees the whole global loss, so without it the averaged temperature gradient would be
 // world_size times too large (features only carry gradients for the local slice).
 at::Tensor logit_scale_for_loss(const at::Tensor& log_scale, int world_size);

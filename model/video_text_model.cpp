@@ -43,6 +43,7 @@ VideoTextModelImpl::VideoTextModelImpl(const ModelOptions& options)
   fusion = register_module("fusion", FusionHead(options.text.width, options.vision.width, options.text.heads,
                                                 options.fusion_layers, options.vocab.size, gen));
   logit_scale = register_parameter("logit_scale", torch::full({}, std::log(1.0 / options.temperature_init)));
+  clamp_logit_scale();
   visual->transformer->set_checkpointing(options.grad_checkpointing);
   text->transformer->set_checkpointing(options.grad_checkpointing);
   set_text_trainable(!options.freeze_text);
@@ -55,6 +56,11 @@ void VideoTextModelImpl::seed_sampling(uint64_t seed, int rank) {
 
 void VideoTextModelImpl::set_text_trainable(bool trainable) {
   for (at::Tensor& p : text->parameters()) p.set_requires_grad(trainable);
+}
+
+void VideoTextModelImpl::clamp_logit_scale() {
+  torch::NoGradGuard no_grad;
+  logit_scale.clamp_(0.0, std::log(kMaxLogitScale));
 }
 
 ParamGroups VideoTextModelImpl::param_groups() {

@@ -46,7 +46,7 @@ struct LossParts {
   at::Tensor total;        // back-propagate this (see losses.hpp for the multi-worker contract)
   at::Tensor vtc;          // detached: global-batch contrastive loss (equal on every rank)
   at::Tensor mlm;          // detached: mean CE over every rank's masked tokens (0 when none)
-  at::Tensor logit_scale;  // detached: the clamped logit scale used
+  at::Tensor logit_scale;  // detached: the logit scale used
   int64_t masked_tokens = 0;  // over all ranks
   int64_t video_tokens = 0;   // sequence length that entered the video transformer (1 + kept)
 };
@@ -92,6 +92,9 @@ class VideoTextModelImpl : public torch::nn::Module {
   void set_drop_ratio(double drop_ratio);
 
   ParamGroups param_groups();
+  // Keeps the temperature >= 0.01: logit_scale clamped in place to [0, ln(kMaxLogitScale)].
+  // Called after every optimizer step (and at construction), never inside the forward.
+  void clamp_logit_scale();
   const ModelOptions& options() const { return options_; }
 
   VideoEncoder visual{nullptr};

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/json.hpp"
 #include "core/error.hpp"
 
 namespace harvest {
@@ -281,7 +282,12 @@ std::pair<TrainProgress, std::string> restore_training_state(const std::filesyst
     at::Generator gen = at::globalContext().defaultGenerator(at::Device(at::kCUDA, d));
     gen.set_state(blob_tensor(blob(name)));
   }
-  const auto p = nlohmann::json::parse(blob("train/progress"));
+  const auto p = parse_json_or_discarded(blob("train/progress"));
+  const auto is_count = [&](const char* key) { return p.contains(key) && p[key].is_number_integer(); };
+  HARVEST_REQUIRE(p.is_object() && is_count("step") && is_count("epoch") && is_count("skipped_steps") &&
+                      is_count("clips_seen"),
+                  Runtime, file, ": record train/progress is not {\"step\", \"epoch\", \"skipped_steps\", "
+                  "\"clips_seen\"} integers (a damaged or foreign checkpoint)");
   TrainProgress progress{p.at("step"), p.at("epoch"), p.at("skipped_steps"), p.at("clips_seen")};
   return {progress, blob("data/sampler")};
 }
@@ -296,8 +302,7 @@ void check_activation(const ck::CheckpointReader& reader, const VideoTextModelIm
   std::string vision = "quick_gelu", text = "quick_gelu";
   if (reader.find("architecture")) {
     const ck::HostBuffer b = reader.read("architecture");
-    const auto j = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(b.data()), b.size()), nullptr,
-                                         /*allow_exceptions=*/false);
+    const auto j = parse_json_or_discarded(std::string(reinterpret_cast<const char*>(b.data()), b.size()));
     auto field = [&](const char* section) {
       if (!j.is_object() || !j.contains(section) || !j[section].is_object()) return std::string("quick_gelu");
       const auto& s = j[section];

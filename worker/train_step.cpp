@@ -81,6 +81,7 @@ StepOutcome TrainStep::run(BatchSource& source, int64_t step) {
   out.lr = schedule_.lr(step);
   set_learning_rate(*optimizer_.adamw, out.lr);
   optimizer_.adamw->step();
+  model_->clamp_logit_scale();
   out.applied = true;
   out.step_s = step_clock.seconds();
   return out;

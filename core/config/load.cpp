@@ -2,6 +2,7 @@
 #include <map>
 #include <sstream>
 
+#include "core/files.hpp"
 #include "core/config/schema.hpp"
 #include "core/error.hpp"
 
@@ -241,6 +242,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin,
 Config load_config(const std::optional<std::string>& file, const std::vector<std::string>& overrides) {
   Loader loader(file ? *file : std::string("<defaults>"));
   if (file) {
+    require_regular_file(*file, ErrorKind::Config, "config file");
     std::ifstream in(*file, std::ios::binary);
     HARVEST_REQUIRE(in, Config, "cannot read config file ", *file, " (does it exist?)");
     std::stringstream text;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/json.hpp"
 #include "core/check_sys.hpp"
 #include "core/error.hpp"
 
@@ -95,7 +96,7 @@ TensorInfo parse_tensor(const std::string& path, const std::string& name, const 
   bool overflow = false;
   for (const auto& dim : entry["shape"]) {
     HARVEST_REQUIRE(dim.is_number_integer() && dim.get<int64_t>() >= 0, Config, where,
-                    ": shape entries must be non-negative integers, got ", dim.dump());
+                    ": shape entries must be non-negative integers, got ", json_excerpt(dim));
     const auto d = dim.get<uint64_t>();
     t.shape.push_back(static_cast<int64_t>(d));
     if (d != 0 && expected > SIZE_MAX / d) overflow = true;
@@ -110,7 +111,7 @@ TensorInfo parse_tensor(const std::string& path, const std::string& name, const 
                   Config, where, ": \"data_offsets\" must be [begin, end]");
   for (const auto& v : entry["data_offsets"])
     HARVEST_REQUIRE(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0),
-                    Config, where, ": data_offsets must be non-negative integers, got ", v.dump());
+                    Config, where, ": data_offsets must be non-negative integers, got ", json_excerpt(v));
   const auto begin = entry["data_offsets"][0].get<uint64_t>();
   const auto end = entry["data_offsets"][1].get<uint64_t>();
   HARVEST_REQUIRE(begin <= end, Config, where, ": data_offsets [", begin, ", ", end,
@@ -188,6 +189,8 @@ SafetensorsFile SafetensorsFile::open(const std::string& path, const ReadLimits&
   std::set<std::string> seen;
   const nlohmann::json::parser_callback_t on_event =
       [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        HARVEST_REQUIRE(depth <= kMaxJsonDepth, Config, path, ": header nests deeper than ", kMaxJsonDepth,
+                        " levels (a safetensors header is 3 deep)");
         if (event == nlohmann::json::parse_event_t::key && depth == 1) {
           const auto name = parsed.get<std::string>();
           HARVEST_REQUIRE(seen.insert(name).second, Config, path, ": tensor '", name,

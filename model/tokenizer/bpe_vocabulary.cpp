@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/json.hpp"
 #include "core/error.hpp"
 #include "model/tokenizer/byte_alphabet.hpp"
 #include "model/tokenizer/gzip_file.hpp"
@@ -103,12 +104,9 @@ BpeVocabulary load_hf_vocabulary(const std::string& vocab_json, const std::strin
   std::ifstream in(vocab_json, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::Config, vocab_json, ": not valid JSON: ", e.what());
-  }
+  const nlohmann::json doc = parse_json_or_discarded(text.str());
+  HARVEST_REQUIRE(!doc.is_discarded(), Config, vocab_json, ": not valid JSON (or nested deeper than ", kMaxJsonDepth,
+                  " levels)");
   HARVEST_REQUIRE(doc.is_object() && !doc.empty(), Config, vocab_json,
                   ": expected a JSON object mapping tokens to ids");
 

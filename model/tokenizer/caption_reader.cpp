@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "core/json.hpp"
 #include "core/error.hpp"
 
 namespace harvest::tokenizer {
@@ -20,12 +21,9 @@ size_t read_jsonl(const std::string& path, std::istream& in,
   while (std::getline(in, line)) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json row;
-    try {
-      row = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      fail(ErrorKind::Config, path, ":", line_no, ": not valid JSON: ", e.what());
-    }
+    const nlohmann::json row = parse_json_or_discarded(line);
+    HARVEST_REQUIRE(!row.is_discarded(), Config, path, ":", line_no, ": not valid JSON (or nested deeper than ",
+                    kMaxJsonDepth, " levels)");
     HARVEST_REQUIRE(row.is_object(), Config, path, ":", line_no, ": expected a JSON object");
     bool found = false;
     if (row.contains("caption")) {

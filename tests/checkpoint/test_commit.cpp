@@ -1,6 +1,7 @@
 // The commit protocol: parts, the latest manifest, fall-back on corruption, retention.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <sstream>
 
 #include "checkpoint/commit.hpp"
 #include "checkpoint/reader.hpp"
@@ -114,6 +115,29 @@ TEST_CASE("a malformed manifest is an error naming it", "[checkpoint]") {
   std::ofstream(dir.path() / "latest") << "{\"format\": \"harvest-checkpoint-manifest\"";
   CHECK_THROWS_WITH(read_manifest(dir.path()),
                     Catch::Contains("latest: malformed checkpoint manifest"));
+}
+
+TEST_CASE("a manifest naming files outside its checkpoint folders is refused", "[checkpoint]") {
+  ScratchDir dir("confined");
+  write_part(test::make_snapshot(10, 0, 1), dir.path());
+  commit_checkpoint(dir.path(), 10, 1);
+  const fs::path latest = dir.path() / "latest";
+  std::stringstream text;
+  text << std::ifstream(latest).rdbuf();
+  const std::string good = text.str();
+  const std::string part = part_path(dir.path(), 10, 0, 1).filename().string();
+  REQUIRE(good.find(part) != std::string::npos);
+  for (const std::string& evil : std::vector<std::string>{"../../../../../../etc/hostname", "/etc/hostname", "x/../" + part}) {
+    INFO(evil);
+    std::string bad = good;
+    bad.replace(bad.find(part), part.size(), evil);
+    std::ofstream(latest, std::ios::trunc) << bad;
+    CHECK_THROWS_WITH(read_manifest(dir.path()), Catch::Contains("expected " + part));
+  }
+  std::string renamed = good;
+  renamed.replace(renamed.find(checkpoint_name(10)), checkpoint_name(10).size(), "..");
+  std::ofstream(latest, std::ios::trunc) << renamed;
+  CHECK_THROWS_WITH(read_manifest(dir.path()), Catch::Contains("is not named " + checkpoint_name(10)));
 }
 
 TEST_CASE("retention keeps the last K plus every Nth step", "[checkpoint]") {

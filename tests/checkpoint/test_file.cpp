@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <hdf5.h>
 #include <cstring>
 #include <filesystem>
 
@@ -126,6 +127,54 @@ TEST_CASE("reading names the file and dataset on every failure", "[checkpoint]")
   std::vector<std::byte> small(3);
   CHECK_THROWS_WITH(reader.read_into("optimizer/step", small.data(), small.size()),
                     Catch::Contains("'optimizer/step' holds 8 bytes"));
+}
+
+namespace {
+// Replaces the root attribute `name` of `file` with one of `count` elements of `type` (array
+// attributes where harvest stores scalars: what a crafted file does).
+void replace_root_attribute(const fs::path& file, const char* name, hid_t type, hsize_t count, const void* data) {
+  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  REQUIRE(H5Adelete(f, name) >= 0);
+  const hid_t space = H5Screate_simple(1, &count, nullptr);
+  const hid_t attr = H5Acreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  REQUIRE(attr >= 0);
+  REQUIRE(H5Awrite(attr, type, data) >= 0);
+  H5Aclose(attr);
+  H5Sclose(space);
+  H5Fclose(f);
+}
+}  // namespace
+
+TEST_CASE("root attributes stored as arrays or of the wrong type are refused before they are read",
+          "[checkpoint]") {
+  ScratchDir dir("attrs");
+  const fs::path file = dir.path() / "c.h5";
+  const int64_t numbers[4] = {0x4141414141414141, 0x4141414141414141, 0x4141414141414141, 0x4141414141414141};
+  for (const char* name : {"step", "rank", "world_size", "format_version"}) {
+    INFO(name);
+    write_checkpoint_file(test::make_snapshot(7), file);
+    replace_root_attribute(file, name, H5T_NATIVE_INT64, 4, numbers);
+    CHECK_THROWS_WITH(CheckpointReader(file), Catch::Contains(std::string(name) + " holds 4 elements") &&
+                                                  Catch::Contains("c.h5"));
+  }
+  SECTION("variable-length strings") {
+    write_checkpoint_file(test::make_snapshot(7), file);
+    const hid_t vlen = H5Tcopy(H5T_C_S1);
+    H5Tset_size(vlen, H5T_VARIABLE);
+    const char* texts[3] = {"AAAA", "BBBB", "CCCC"};
+    replace_root_attribute(file, "harvest_version", vlen, 3, texts);
+    H5Tclose(vlen);
+    CHECK_THROWS_WITH(CheckpointReader(file), Catch::Contains("harvest_version holds 3 elements"));
+  }
+  SECTION("a string where an integer belongs") {
+    write_checkpoint_file(test::make_snapshot(7), file);
+    const hid_t fixed = H5Tcopy(H5T_C_S1);
+    H5Tset_size(fixed, 8);
+    replace_root_attribute(file, "step", fixed, 1, "AAAAAAAA");
+    H5Tclose(fixed);
+    CHECK_THROWS_WITH(CheckpointReader(file), Catch::Contains("step is not an integer"));
+  }
 }
 
 TEST_CASE("a flipped byte in a dataset is reported naming that dataset", "[checkpoint]") {

@@ -25,8 +25,12 @@ std::string write_temp(const std::string& name, const std::string& text) {
 TEST_CASE("version flag prints every library version", "[cli]") {
   const auto r = run(harvest_exe + " --version");
   CHECK(r.exit_code == 0);
-  for (const char* lib : {"harvest 0.", "LibTorch 1", "FFmpeg ", "HDF5 1.", "ZeroMQ 4.", "Cap'n Proto 0."})
+  for (const char* lib : {"harvest 0.", "LibTorch 2.", "device(s) visible", "FFmpeg ", "HDF5 1.", "ZeroMQ 4.",
+                          "Cap'n Proto 0."})
     CHECK_THAT(r.output, Catch::Contains(lib));
+#if HARVEST_HAVE_NCCL
+  CHECK_THAT(r.output, Catch::Contains("NCCL 2.") && Catch::Contains("CUDA runtime"));
+#endif
 }
 
 TEST_CASE("usage errors exit 2 with a hint", "[cli]") {
@@ -72,6 +76,12 @@ TEST_CASE("config check: 0 for a valid file, 2 listing the problems otherwise", 
   CHECK_THAT(r.output, Catch::Contains("2 problems"));
   CHECK_THAT(r.output, Catch::Contains(bad + ":2:10: model.frames"));
   CHECK_THAT(r.output, Catch::Contains("did you mean 'drop_ratio'?"));
+
+  // A directory opens as an empty stream: it must not pass as a config of defaults.
+  const std::string dir = std::filesystem::path(good).parent_path().string();
+  const auto d = run(harvest_exe + " config check " + dir);
+  CHECK(d.exit_code == 2);
+  CHECK_THAT(d.output, Catch::Contains(dir + ": is a directory"));
 
   const auto missing = run(harvest_exe + " config check /nonexistent.toml");
   CHECK(missing.exit_code == 2);

@@ -1,5 +1,6 @@
 // Manifests (JSONL, CSV) and the dataset importers, on small files written here.
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 
 #include "core/error.hpp"
@@ -75,6 +76,34 @@ TEST_CASE("JSONL manifests", "[dataloader][manifest]") {
     CHECK_THAT(error_of([&] { load_manifest(dir.file("none.jsonl")); }),
                Catch::Contains("none.jsonl"));
   }
+}
+
+TEST_CASE("deeply nested JSON in a manifest row is refused naming the line", "[dataloader][manifest]") {
+  test::TempDir dir;
+  const std::string deep = std::string(300000, '[') + std::string(300000, ']');
+  for (const std::string field : {"video", "captions"}) {
+    INFO(field);
+    const std::string path = write(dir, field + ".jsonl",
+                                   "{\"video\": \"a.mp4\", \"caption\": \"x\"}\n{\"" + field + "\": " + deep +
+                                       ", \"caption\": \"x\"}\n");
+    try {
+      load_manifest(path);
+      FAIL("a manifest with a 300000-deep value loaded");
+    } catch (const harvest::Error& e) {
+      CHECK_THAT(e.what(), Catch::Contains(field + ".jsonl:2") && Catch::Contains("deeper than 64 levels"));
+      CHECK(std::string(e.what()).size() < 1000);
+    }
+  }
+}
+
+TEST_CASE("an empty manifest or a directory is refused naming the path", "[dataloader][manifest]") {
+  test::TempDir dir;
+  CHECK_THROWS_WITH(load_manifest(write(dir, "empty.jsonl", "\n  \n")),
+                    Catch::Contains("empty.jsonl: the manifest has no rows"));
+  CHECK_THROWS_WITH(load_manifest(write(dir, "empty.csv", "video,caption\n")),
+                    Catch::Contains("empty.csv: the manifest has a header but no rows"));
+  const std::string folder = dir.path().string();
+  CHECK_THROWS_WITH(load_manifest(folder), Catch::Contains(folder + ": is a directory"));
 }
 
 TEST_CASE("CSV manifests", "[dataloader][manifest]") {

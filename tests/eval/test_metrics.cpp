@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <limits>
 #include <random>
 
 #include "core/error.hpp"
@@ -34,6 +35,18 @@ TEST_CASE("perfect and reversed rankings", "[eval][metrics]") {
   // v2t ranks: video 0 column (0, .1, .9): own caption 0 scores 0 -> rank 3; video 1 column
   // (.5, .2, .8): own .2 -> rank 3; video 2 column (.9, .8, .1): own .1 -> rank 3.
   CHECK(reversed.v2t.meanr == 3.0);
+}
+
+TEST_CASE("a non-finite score is refused, never ranked first", "[eval][metrics]") {
+  // Comparisons with NaN are false: without the check caption 0 would rank its video first.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Scores s = matrix(2, 2, {nan, 0.9f,  //
+                                 0.1f, 0.8f});
+  CHECK_THROWS_WITH(retrieval_metrics(s, {0, 1}), Catch::Contains("score [0, 0] is nan") &&
+                                                       Catch::Contains("non-finite"));
+  CHECK_THROWS_AS(classification_metrics(matrix(1, 2, {0.1f, std::numeric_limits<float>::infinity()}), {0}),
+                  harvest::Error);
+  CHECK_THROWS_AS(multiple_choice_accuracy(matrix(1, 2, {nan, nan}), {0}), harvest::Error);
 }
 
 TEST_CASE("ties count against the query", "[eval][metrics]") {

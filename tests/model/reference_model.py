@@ -184,7 +184,7 @@ class VideoTextModel(nn.Module):
         t_all, tokens_all, eot_all = self.text(torch.cat([ids, masked_ids]),
                                                torch.cat([torch.zeros_like(masked), masked]))
         t_emb, m_tokens, m_eot = t_all[:b], tokens_all[b:], eot_all[b:]
-        scale = self.logit_scale.exp().clamp(max=100.0)
+        scale = self.logit_scale.exp()  # kept <= 100 by clamping the parameter after each step
         v = F.normalize(v_emb, dim=-1)
         t = F.normalize(t_emb, dim=-1)
         logits = scale * v @ t.t()

@@ -200,7 +200,7 @@ TEST_CASE("OpenAI / open_clip state-dict names import exactly", "[model][clip]")
     const auto r = run(harvest::test::kPython + " -c \"import sys; from safetensors.torch import load_file, save_file; "
                        "w = load_file(sys.argv[1]); w['visual.transformer.resblocks.0.attn.in_proj_weight'] = "
                        "w['visual.transformer.resblocks.0.attn.in_proj_weight'][:100]; "
-                       "w['visual.attnpool.weight'] = w['logit_scale']; save_file(w, sys.argv[1])\" " +
+                       "w['visual.attnpool.weight'] = w['logit_scale'].clone(); save_file(w, sys.argv[1])\" " +
                        d + "/model.safetensors");
     INFO(r.output);
     REQUIRE(r.exit_code == 0);

@@ -238,7 +238,7 @@ TEST_CASE("text masking follows the configured statistics", "[model]") {
   }
 }
 
-TEST_CASE("temperature: init 0.01, logit scale clamped at 100", "[model]") {
+TEST_CASE("temperature: init 0.01, logit scale clamped at 100 after a step, learnable at the bound", "[model]") {
   ModelOptions o = small_options();
   VideoTextModel model(o);
   CHECK(std::exp(model->logit_scale.item<double>()) == Approx(100.0));
@@ -246,11 +246,32 @@ TEST_CASE("temperature: init 0.01, logit scale clamped at 100", "[model]") {
     torch::NoGradGuard no_grad;
     model->logit_scale.fill_(std::log(1000.0));
   }
-  CHECK(logit_scale_for_loss(model->logit_scale, 1).item<double>() == Approx(100.0));
+  model->clamp_logit_scale();  // what the training step does after the optimizer
+  CHECK(std::exp(model->logit_scale.item<double>()) == Approx(100.0));
+
+  // At the bound (CLIP's ln(100), a hair above 100 in float32), a loss that prefers a higher
+  // temperature must move it: a clamp inside the forward passed zero gradient here.
+  {
+    torch::NoGradGuard no_grad;
+    model->logit_scale.fill_(std::log(100.0));
+  }
+  model->zero_grad();
+  torch::manual_seed(3);
+  const at::Tensor video = torch::randn({6, 8}), text = torch::randn({6, 8});  // unrelated pairs
+  const auto local = make_single_worker_collective();
+  video_text_contrastive_loss(video, text, logit_scale_for_loss(model->logit_scale, 1), *local).backward();
+  REQUIRE(model->logit_scale.grad().defined());
+  CHECK(model->logit_scale.grad().item<double>() > 0.0);  // descent lowers the scale: a higher temperature
+  torch::optim::SGD sgd({model->logit_scale}, torch::optim::SGDOptions(0.1));
+  const double before = model->logit_scale.item<double>();
+  sgd.step();
+  model->clamp_logit_scale();
+  CHECK(model->logit_scale.item<double>() < before);
   {
     torch::NoGradGuard no_grad;
     model->logit_scale.fill_(std::log(20.0));
   }
+  model->zero_grad();
   const at::Tensor s = logit_scale_for_loss(model->logit_scale, 1);
   CHECK(s.item<double>() == Approx(20.0));
   s.backward();

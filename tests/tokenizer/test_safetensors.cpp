@@ -100,6 +100,18 @@ TEST_CASE("half, bfloat16 and float8 conversions", "[safetensors]") {
   CHECK(std::isnan(float8_e5m2_to_float(0x7F)));
 }
 
+TEST_CASE("a header nested a few hundred thousand levels deep is refused, not a stack overflow", "[safetensors]") {
+  const t::ScratchDir dir("safetensors-deep");
+  const std::string deep = std::string(300000, '[') + std::string(300000, ']');
+  for (const char* field : {"shape", "data_offsets"}) {
+    INFO(field);
+    const std::string header = std::string("{\"w\": {\"dtype\": \"F32\", \"") + field + "\": " + deep + "}}";
+    const std::string message = error_of(write_raw(dir, std::string(field) + ".st", header, ""));
+    CHECK_THAT(message, Contains(std::string(field) + ".st") && Contains("deeper than 64 levels"));
+    CHECK(message.size() < 1000);  // the value is never echoed back
+  }
+}
+
 TEST_CASE("malformed safetensors files are rejected naming the file and tensor", "[safetensors]") {
   t::ScratchDir dir("st-bad");
   const std::string f32x2(8, '\0');
