@@ -44,7 +44,11 @@ std::vector<CsvRow> read_csv(const std::string& path, const std::vector<std::str
     HARVEST_REQUIRE(row.size() == header.size(), Config, path, ":", first, ": ", row.size(),
                     " fields, the header has ", header.size());
     CsvRow r{{}, first};
-    for (size_t i = 0; i < header.size(); ++i) r.fields[header[i]] = row[i];
+    for (size_t i = 0; i < header.size(); ++i) {
+      // Checked here, where the line is known: the manifest writer could only fail half way.
+      HARVEST_REQUIRE(valid_utf8(row[i]), Config, path, ":", first, ":", header[i], ": not valid UTF-8");
+      r.fields[header[i]] = row[i];
+    }
     rows.push_back(std::move(r));
   }
   return rows;

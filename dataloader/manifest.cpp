@@ -201,6 +201,14 @@ void write_manifest_jsonl(const std::string& path, const std::vector<ManifestEnt
     std::ofstream out(tmp, std::ios::trunc);
     HARVEST_REQUIRE(out, Runtime, tmp, ": cannot open for writing");
     for (const auto& e : entries) {
+      bool text_ok = valid_utf8(e.video) && valid_utf8(e.label);
+      for (const auto& c : e.captions) text_ok = text_ok && valid_utf8(c);
+      if (!text_ok) {  // JSON text must be UTF-8: refuse before a partial file is left behind
+        out.close();
+        std::remove(tmp.c_str());
+        fail(ErrorKind::Config, path, ": the entry from input line ", e.line,
+             " holds text that is not valid UTF-8; nothing was written");
+      }
       nlohmann::ordered_json j;
       j["video"] = e.video;
       if (e.captions.size() == 1) j["caption"] = e.captions[0];

@@ -119,6 +119,17 @@ int VideoReader::interrupt(void* self) {
   return static_cast<VideoReader*>(self)->deadline_.expired() ? 1 : 0;
 }
 
+// A video is the file it is. Demuxers such as HLS (.m3u8), concat and image sequences open
+// further files named inside the input, so a crafted "video" could make a loader read any local
+// file (or, with network protocols, fetch one). Every open FFmpeg makes goes through io_open:
+// only the reader's own path passes, through the file protocol alone.
+int VideoReader::open_only_own_file(AVFormatContext* s, AVIOContext** pb, const char* url, int flags,
+                                    AVDictionary** options) {
+  auto* self = static_cast<VideoReader*>(s->opaque);
+  if (!url || self->path_ != url || (flags & AVIO_FLAG_WRITE)) return AVERROR(EPERM);
+  return self->default_io_open_(s, pb, url, flags, options);
+}
+
 void VideoReader::open() {
   codec_.reset();
   format_.reset();
@@ -126,7 +137,13 @@ void VideoReader::open() {
   if (!raw) fail(ErrorKind::Runtime, path_, ": avformat_alloc_context: out of memory");
   raw->interrupt_callback.callback = &VideoReader::interrupt;
   raw->interrupt_callback.opaque = this;
-  int rc = avformat_open_input(&raw, path_.c_str(), nullptr, nullptr);  // frees raw on failure
+  raw->opaque = this;
+  default_io_open_ = raw->io_open;
+  raw->io_open = &VideoReader::open_only_own_file;
+  AVDictionary* input_options = nullptr;
+  av_dict_set(&input_options, "protocol_whitelist", "file", 0);
+  int rc = avformat_open_input(&raw, path_.c_str(), nullptr, &input_options);  // frees raw on failure
+  av_dict_free(&input_options);
   if (rc < 0) {
     if (deadline_.expired())
       bad_video(BadReason::Timeout, path_, ": opening took over ", options_.timeout_s, " s");

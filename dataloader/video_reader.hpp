@@ -72,6 +72,9 @@ class VideoReader {
 
  private:
   static int interrupt(void* self);
+  // AVFormatContext::io_open: opens the reader's own file and nothing else.
+  static int open_only_own_file(AVFormatContext* s, AVIOContext** pb, const char* url, int flags,
+                                AVDictionary** options);
   void open();
   void scan_timestamps();
   std::optional<FramePtr> decode_next();
@@ -86,6 +89,8 @@ class VideoReader {
 
   std::string path_;
   ReaderOptions options_;
+  // FFmpeg's own io_open, which open_only_own_file hands the reader's file to.
+  int (*default_io_open_)(AVFormatContext*, AVIOContext**, const char*, int, AVDictionary**) = nullptr;
   Deadline deadline_;
   VideoInfo info_;
   FormatPtr format_;

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -338,6 +339,17 @@ ClipArchitecture inspect_hf_clip(const ClipImportOptions& in) {
   o.vision.layers = count_layers(file, "vision_model.encoder.layers.");
   o.text.width = dim_of(file, "text_model.embeddings.token_embedding.weight", 1, 0);
   o.text.layers = count_layers(file, "text_model.encoder.layers.");
+  // Layer counts come from the largest index a tensor name carries; each layer has 16 tensors,
+  // so a count beyond the file's own tensors is a crafted or broken name, not an architecture
+  // (one tensor named layers.99999 once produced 3.2 million "missing" lines).
+  const auto tensor_count = static_cast<int64_t>(file.tensors().size());
+  using TowerLayers = std::pair<int64_t*, const char*>;
+  for (const auto& [layers, tower] : {TowerLayers{&o.vision.layers, "vision_model"}, TowerLayers{&o.text.layers, "text_model"}}) {
+    if (*layers * 16 <= tensor_count) continue;
+    problems.push_back(cat(in.weights, ": ", tower, ".encoder.layers.", *layers - 1, " implies ", *layers,
+                           " layers (", *layers * 16, " tensors) but the file holds ", tensor_count, " tensors"));
+    *layers = 0;
+  }
   o.text.max_positions = dim_of(file, "text_model.embeddings.position_embedding.weight", 0, 77);
   o.embed_dim = dim_of(file, "visual_projection.weight", 0, dim_of(file, "text_projection.weight", 0, 0));
   const int64_t vocab_rows = dim_of(file, "text_model.embeddings.token_embedding.weight", 0, in.vocab.size);
@@ -424,7 +436,10 @@ VideoTextModel import_hf_clip(const ClipImportOptions& in) {
   if (!arch.problems.empty()) {
     std::string text = cat(in.weights, ": cannot import as a CLIP model (", arch.problems.size(), " problem",
                            arch.problems.size() == 1 ? "" : "s", "):");
-    for (const std::string& p : arch.problems) text += "\n  " + p;
+    // Enough to act on; a file with thousands of problems is not a CLIP checkpoint anyway.
+    constexpr size_t kShown = 50;
+    for (size_t i = 0; i < std::min(arch.problems.size(), kShown); ++i) text += "\n  " + arch.problems[i];
+    if (arch.problems.size() > kShown) text += cat("\n  ... and ", arch.problems.size() - kShown, " more");
     fail(ErrorKind::Config, text);
   }
   const st::SafetensorsFile st_file = st::SafetensorsFile::open(in.weights);

@@ -136,7 +136,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 // Reads `path` into a new CPU tensor of its stored dtype and shape.
 at::Tensor read_tensor(const ck::CheckpointReader& reader, const std::string& path) {
   const ck::RecordInfo* info = reader.find(path);
-  HARVEST_ASSERT(info, "record ", path, " vanished");
+  HARVEST_REQUIRE(info, Runtime, "checkpoint record ", path, " is missing");
   at::Tensor t = at::empty(info->shape, at::TensorOptions().dtype(to_scalar(info->dtype)));
   reader.read_into(path, t.data_ptr(), static_cast<size_t>(t.numel() * t.element_size()));
   return t;
@@ -253,10 +253,22 @@ std::pair<TrainProgress, std::string> restore_training_state(const std::filesyst
     const at::Tensor& param = p.value();
     HARVEST_REQUIRE(param.requires_grad(), Runtime, file, ": optimizer state for ", p.key(),
                     " which is frozen in this run (model.freeze_text changed?)");
+    // Moments of another shape would crash the first optimizer step (FusedAdamW walks raw
+    // pointers over the parameter's extent): refuse them here, naming the record.
+    at::Tensor exp_avg = read_tensor(reader, base + "/exp_avg");
+    at::Tensor exp_avg_sq = read_tensor(reader, base + "/exp_avg_sq");
+    const at::Tensor step = read_tensor(reader, base + "/step");
+    for (const auto& [name, moment] : {std::pair<const char*, const at::Tensor&>{"/exp_avg", exp_avg},
+                                       {"/exp_avg_sq", exp_avg_sq}})
+      HARVEST_REQUIRE(moment.sizes() == param.sizes() && moment.scalar_type() == param.scalar_type(), Runtime, file,
+                      ": ", base, name, " is ", moment.sizes(), " ", moment.scalar_type(), " but parameter ", p.key(),
+                      " is ", param.sizes(), " ", param.scalar_type(), " (a damaged or foreign checkpoint)");
+    HARVEST_REQUIRE(step.numel() == 1, Runtime, file, ": ", base, "/step holds ", step.numel(),
+                    " values, expected one");
     auto state = std::make_unique<torch::optim::AdamWParamState>();
-    state->exp_avg(read_tensor(reader, base + "/exp_avg").to(param.device()));
-    state->exp_avg_sq(read_tensor(reader, base + "/exp_avg_sq").to(param.device()));
-    state->step(read_tensor(reader, base + "/step").item<int64_t>());
+    state->exp_avg(exp_avg.to(param.device()));
+    state->exp_avg_sq(exp_avg_sq.to(param.device()));
+    state->step(step.item<int64_t>());
     states[state_key(param)] = std::move(state);
   }
 

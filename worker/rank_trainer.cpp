@@ -118,6 +118,8 @@ RankTrainer::RankTrainer(const Config& config,
   // (seed, rank), not of what this process did before (library set-up, earlier generations).
   torch::manual_seed(static_cast<uint64_t>(config_.train.seed) +
                      static_cast<uint64_t>(group_.rank()));
+  set_deterministic_kernels(config_.train.deterministic);
+  if (config_.train.deterministic) spdlog::info("train.deterministic: deterministic kernels on");
   const ModelOptions options =
       model_options(config_.model,
                     VocabInfo{tokenizer_->vocab_size(), tokenizer_->sot_id(), tokenizer_->eot_id()},

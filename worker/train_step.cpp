@@ -1,9 +1,18 @@
 #include "worker/train_step.hpp"
 
+#include <cstdlib>
+
 #include "core/error.hpp"
 #include "core/time.hpp"
 
 namespace harvest {
+
+void set_deterministic_kernels(bool on) {
+  if (on) ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  at::globalContext().setDeterministicAlgorithms(on, /*warn_only=*/false);
+  at::globalContext().setDeterministicCuDNN(on);
+  if (on) at::globalContext().setBenchmarkCuDNN(false);
+}
 
 namespace {
 std::vector<std::pair<std::string, at::Tensor>> trainable_named(torch::nn::Module& module) {

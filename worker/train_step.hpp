@@ -18,6 +18,13 @@
 
 namespace harvest {
 
+// train.deterministic: LibTorch's deterministic algorithms everywhere (an op without a
+// deterministic kernel is an error, not a silent difference), cuDNN deterministic without
+// autotuning, and cuBLAS's fixed workspace (CUBLAS_WORKSPACE_CONFIG=:4096:8 unless set; it must
+// be in the environment before the first cuBLAS call, so call this before the model moves to
+// the device). CPU training is bitwise reproducible without it; this extends that to CUDA.
+void set_deterministic_kernels(bool on);
+
 struct StepOutcome {
   int64_t step = 0;
   bool applied = false;  // false: non-finite gradients somewhere, step skipped on every rank

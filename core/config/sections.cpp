@@ -115,7 +115,7 @@ Section train_section() {
       .real("mlm_weight", &TrainConfig::mlm_weight, closed(0, kInf), "Weight of the masked-language-modelling loss.")
       .integer("seed", &TrainConfig::seed, closed(0, kMaxInt), "Seed for weights, sampling, dropping and masking.")
       .boolean("deterministic", &TrainConfig::deterministic,
-               "Deterministic kernels: same seeds and world size give bitwise-equal losses on CPU.")
+               "Deterministic kernels everywhere (torch.use_deterministic_algorithms; cuDNN deterministic, no autotuning; CUBLAS_WORKSPACE_CONFIG=:4096:8): an op without one is an error. CPU runs are bitwise reproducible without it; this extends that to CUDA at some speed.")
       .text("precision", &TrainConfig::precision, {"auto", "fp32", "bf16"},
             "auto: bf16 autocast on CUDA, fp32 on CPU.")
       .text("device", &TrainConfig::device, {"auto", "cpu", "cuda"}, "auto: CUDA when present.")

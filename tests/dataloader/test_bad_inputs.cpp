@@ -55,6 +55,15 @@ TEST_CASE("bad video files are refused with a reason", "[dataloader]") {
     write_bytes(dir.file("empty.mp4"), "");
     CHECK(refusal(dir.file("empty.mp4")) == BadReason::Empty);
   }
+  SECTION("a playlist naming another file opens nothing but itself") {
+    // An HLS playlist (.m3u8) whose segment is a real, decodable video: FFmpeg would open it.
+    const auto v = test::ffmpeg(test::ramp_source(2) + " -c:v libx264 -f mpegts", dir.file("secret.ts"));
+    write_bytes(dir.file("list.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n" + v +
+                                           "\n#EXT-X-ENDLIST\n");
+    CHECK(refusal(dir.file("list.m3u8")) == BadReason::Unreadable);
+    write_bytes(dir.file("list.ffconcat"), "ffconcat version 1.0\nfile '" + v + "'\n");
+    CHECK(refusal(dir.file("list.ffconcat")) == BadReason::Unreadable);
+  }
   SECTION("random bytes") {
     std::string junk(4096, '\0');
     for (size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<char>((i * 7919 + 13) % 251);

@@ -143,6 +143,20 @@ TEST_CASE("importers read the published annotation formats", "[dataloader][manif
                  import_annotations({ImportFormat::WebVid, a, "{page}/{videoid}.mp4", ""});
                }),
                Catch::Contains("webvid.csv:2: --path-template field {page}"));
+
+    // Invalid UTF-8 is named by line and column, before any output exists.
+    const auto bad = write(dir, "bad.csv",
+                           "videoid,name\n1,fine\n2,caf\xe9 au lait\n");
+    CHECK_THAT(error_of([&] { import_annotations({ImportFormat::WebVid, bad, "{videoid}.mp4", ""}); }),
+               Catch::Contains("bad.csv:3:name: not valid UTF-8"));
+    ManifestEntry latin1;
+    latin1.video = "v.mp4";
+    latin1.captions = {"caf\xe9"};
+    latin1.line = 7;
+    const std::string out = dir.file("out.jsonl");
+    CHECK_THAT(error_of([&] { write_manifest_jsonl(out, {latin1}); }), Catch::Contains("input line 7"));
+    CHECK_FALSE(std::filesystem::exists(out));
+    CHECK_FALSE(std::filesystem::exists(out + ".tmp"));
   }
   SECTION("InternVid JSONL with HH:MM:SS.mmm segments") {
     const auto a = write(

@@ -236,6 +236,19 @@ TEST_CASE("a broken CLIP file is refused with every problem named and nothing wr
     CHECK(c.output.find("vision_config.hidden_act is \"gelu_new\"; harvest implements quick_gelu and gelu") !=
           std::string::npos);
   }
+  SECTION("a huge layer index is one problem, not millions") {
+    const auto w = run(harvest::test::kPython + " -c \"import sys, torch; from safetensors.torch import save_file; "
+                       "save_file({'vision_model.encoder.layers.99999.mlp.fc1.weight': torch.zeros(1)}, sys.argv[1])\" " +
+                       d + "/huge.safetensors");
+    REQUIRE(w.exit_code == 0);
+    const auto c = run(kHarvest + " import-clip --activation gelu --weights " + d + "/huge.safetensors --vocab " +
+                       harvest::test::kClipVocab + " --out " + d + "/huge.h5");
+    INFO(c.output.substr(0, 4000));
+    CHECK(c.exit_code == 2);
+    CHECK(c.output.find("vision_model.encoder.layers.99999 implies 100000 layers") != std::string::npos);
+    CHECK(c.output.size() < 20000);
+    CHECK_FALSE(std::filesystem::exists(d + "/huge.h5"));
+  }
   SECTION("a file that is not safetensors") {
     harvest::test::write_file(d + "/junk.safetensors", "not a safetensors file");
     const auto c = run(kHarvest + " import-clip --weights " + d + "/junk.safetensors --vocab " +

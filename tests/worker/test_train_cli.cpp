@@ -45,6 +45,13 @@ TEST_CASE("harvest train: synthetic data, learned vocab, checkpoints, resume", "
   CHECK_THAT(resumed.output,
              Catch::Contains("step 5: unmasked phase, patch dropping off for the last 1 steps"));
 
+  // train.deterministic turns LibTorch's deterministic algorithms on; every op of the step has one.
+  const auto deterministic = run(common + " --set train.steps=2 --set train.deterministic=true --set logging.run_dir=" +
+                                 d + "/run-deterministic");
+  INFO(deterministic.output);
+  CHECK(deterministic.exit_code == 0);
+  CHECK_THAT(deterministic.output, Catch::Contains("deterministic kernels on"));
+
   // The device is checked before anything trains (CUDA_VISIBLE_DEVICES= hides every GPU, so this
   // holds on GPU machines too).
   const auto no_gpu = run("CUDA_VISIBLE_DEVICES= " + common + " --set train.device=cuda");
