@@ -56,6 +56,10 @@ void VideoTextModelImpl::seed_sampling(uint64_t seed, int rank) {
 
 void VideoTextModelImpl::set_text_trainable(bool trainable) {
   for (at::Tensor& p : text->parameters()) p.set_requires_grad(trainable);
+  // [MASK]'s input vector is harvest's own, not CLIP's: frozen, MLM would train against a random
+  // vector forever. It always trains (through the frozen tower's activations), as the fusion
+  // head does.
+  text->mask_embedding.set_requires_grad(true);
 }
 
 void VideoTextModelImpl::clamp_logit_scale() {

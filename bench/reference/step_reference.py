@@ -104,6 +104,7 @@ def main():
     if args.freeze_text:
         for p in model.text.parameters():
             p.requires_grad_(False)
+        model.text.mask_embedding.requires_grad_(True)  # harvest's [MASK] vector always trains
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:

@@ -42,7 +42,7 @@ Section model_section() {
       .real("temperature_init", &ModelConfig::temperature_init, Range{0, 1, true, false},
             "Initial contrastive temperature (learnable, clamped at >= 0.01).")
       .boolean("freeze_text", &ModelConfig::freeze_text,
-               "Freeze the text transformer (the recipe's default); the fusion head still trains.")
+               "Freeze CLIP's text tower (the recipe's default); the fusion head and the [MASK] embedding still train.")
       .boolean("grad_checkpointing", &ModelConfig::grad_checkpointing,
                "Recompute transformer blocks in backward to save activation memory.")
       .text("init", &ModelConfig::init, {},
