@@ -465,9 +465,10 @@ HostBatch LoaderSource::next() {
       check_id(w, pos);
       handed_out_ = shadow_.state();
       const data::SlotOnWire& s = w.slots[pos];
+      if (s.row < 0) ++bad_[s.reason];
+      if (bad_rate_.exceeded(s.row < 0)) fail_bad_sample_rate(config_.data.train_manifest, bad_rate_, bad_);
       if (s.row < 0) {
         ++out.bad_samples;
-        ++bad_[s.reason];
         continue;
       }
       std::memcpy(out.video[filled].data_ptr(),

@@ -132,6 +132,7 @@ class LoaderSource final : public ShardSource {
   int64_t ignored_ = 0;
   void log_ignored(const std::string& what);
   std::map<std::string, int64_t> bad_;
+  BadSampleRate bad_rate_{config_.data.max_bad_fraction};
 };
 
 }  // namespace harvest

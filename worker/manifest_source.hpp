@@ -50,6 +50,7 @@ class ManifestSource final : public ShardSource {
   std::deque<Pending> queue_;
   std::unique_ptr<data::DecodePool> pool_;
   data::SkipTally skips_;
+  BadSampleRate bad_rate_{config_.data.max_bad_fraction};
 };
 
 }  // namespace harvest

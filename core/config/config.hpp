@@ -42,6 +42,7 @@ struct DataConfig {
   int64_t queue_depth = 4;
   double decode_timeout_s = 30.0;
   int64_t max_resolution = 4096;
+  double max_bad_fraction = 0.5;  // of the last 1000 samples; above it training stops (1: off)
   double loader_timeout_s = 60.0;  // a loader silent this long while awaited is restarted
   int64_t loader_max_restarts = 3;  // consecutive restarts without a batch before giving up
 };

@@ -80,6 +80,10 @@ Section data_section() {
                "Credit per loader: at most this many of its batches are queued at the worker or in flight (backpressure).")
       .real("decode_timeout_s", &DataConfig::decode_timeout_s, positive(3600),
             "A sample whose decode takes longer is abandoned and counted as bad.")
+      .real("max_bad_fraction", &DataConfig::max_bad_fraction, Range{0, 1, true, false},
+            "Training stops with an error naming the manifest and the commonest reasons when more than this share "
+            "of the last 1000 samples a worker drew were bad (missing, undecodable, ...); 1 turns the check off. "
+            "Without it a manifest whose rows are all unusable skipped samples forever.")
       .integer("max_resolution", &DataConfig::max_resolution, closed(16, 16384),
                "Videos whose longer side exceeds this are skipped as bad input.")
       .real("loader_timeout_s", &DataConfig::loader_timeout_s, positive(86400),

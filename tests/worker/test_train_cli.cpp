@@ -52,6 +52,21 @@ TEST_CASE("harvest train: synthetic data, learned vocab, checkpoints, resume", "
   CHECK(deterministic.exit_code == 0);
   CHECK_THAT(deterministic.output, Catch::Contains("deterministic kernels on"));
 
+  // A manifest whose every row is unusable stops with an error naming it and the reasons, with
+  // loader processes and without (it used to skip samples forever).
+  std::ofstream(dir / "bad.jsonl") << "{\"video\": \"gone1.mp4\", \"caption\": \"a\"}\n"
+                                      "{\"video\": \"gone2.mp4\", \"caption\": \"b\"}\n";
+  for (const char* loaders : {"0", "1"}) {
+    INFO("data.loaders_per_worker = " << loaders);
+    const auto all_bad = run("timeout 300 " + common + " --set train.steps=2 --set data.train_manifest=" + d +
+                             "/bad.jsonl --set data.loaders_per_worker=" + loaders + " --set logging.run_dir=" + d +
+                             "/run-bad-" + loaders);
+    INFO(all_bad.output);
+    CHECK(all_bad.exit_code == 2);
+    CHECK_THAT(all_bad.output, Catch::Contains("bad.jsonl: more than 50 % of the last 1000 samples were bad") &&
+                                   Catch::Contains("missing x"));
+  }
+
   // The device is checked before anything trains (CUDA_VISIBLE_DEVICES= hides every GPU, so this
   // holds on GPU machines too).
   const auto no_gpu = run("CUDA_VISIBLE_DEVICES= " + common + " --set train.device=cuda");
