@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <sstream>
 
@@ -52,7 +53,9 @@ std::string format_double(double v) {
     s.precision(p);
     s << v;
     text = s.str();
-    if (std::isinf(v) || std::isnan(v) || std::stod(text) == v) break;
+    // strtod, not stod: stod throws out_of_range for subnormal numbers (ERANGE), which made a
+    // config with 1e-310 in it fail with a bare "stod".
+    if (std::isinf(v) || std::isnan(v) || std::strtod(text.c_str(), nullptr) == v) break;
   }
   return text;
 }

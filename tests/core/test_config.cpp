@@ -56,6 +56,16 @@ tasks = ["retrieval", "mcqa"]
   CHECK(c.eval.tasks == std::vector<std::string>{"retrieval", "mcqa"});
 }
 
+TEST_CASE("subnormal numbers round-trip through the resolved config", "[core][config]") {
+  // 1e-310 is below DBL_MIN: std::stod refuses to read it back (out_of_range), so printing the
+  // resolved config (config show, checkpoints' stored config) threw a bare "stod".
+  const Config c = parse_config("[model]\ndrop_ratio = 1e-310\n", "tiny.toml");
+  CHECK(c.model.drop_ratio == 1e-310);
+  const std::string text = to_toml(c);
+  CHECK_THAT(text, Catch::Contains("drop_ratio = 1e-310"));
+  CHECK(parse_config(text, "again.toml").model.drop_ratio == 1e-310);
+}
+
 TEST_CASE("unknown keys and sections are rejected with a suggestion and position", "[core][config]") {
   SECTION("misspelt key") {
     const auto err = config_error("[model]\ndrop_raito = 0.5\n");
