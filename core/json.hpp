@@ -37,16 +37,6 @@ Json parse_json_or_discarded(Input&& input) {
   }
 }
 
-// The same for one iterator range (a header inside a larger buffer).
-template <class Json = nlohmann::json, class It>
-Json parse_json_or_discarded(It first, It last) {
-  try {
-    return Json::parse(first, last, json_detail::depth_limit<Json>(), false);
-  } catch (const json_detail::TooDeep&) {
-    return Json(Json::value_t::discarded);
-  }
-}
-
 // True when `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
 // U+10FFFF): what JSON output needs, checked where text enters so errors can name its line.
 inline bool valid_utf8(const std::string& text) {

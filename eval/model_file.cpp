@@ -77,7 +77,7 @@ ModelOptions parse_architecture(const std::string& text, const std::string& orig
   auto activation = [&](const char* section) {
     const nlohmann::json& s = j[section];
     if (!s.contains("activation")) return std::string("quick_gelu");
-    HARVEST_REQUIRE(s["activation"].is_string() && (s["activation"] == "quick_gelu" || s["activation"] == "gelu"),
+    HARVEST_REQUIRE(s["activation"].is_string() && is_known_activation(s["activation"].get<std::string>()),
                     Config, origin, ": architecture record: ", section, ".activation must be \"quick_gelu\" or \"gelu\"");
     return s["activation"].get<std::string>();
   };

@@ -281,7 +281,7 @@ std::string tower_activation(const std::optional<nlohmann::json>& config, const 
     known = true;
     if (config->contains(section) && (*config)[section].is_object() && (*config)[section].contains("hidden_act")) {
       const nlohmann::json& v = (*config)[section]["hidden_act"];
-      if (!v.is_string() || (v.get<std::string>() != "quick_gelu" && v.get<std::string>() != "gelu")) {
+      if (!v.is_string() || !is_known_activation(v.get<std::string>())) {
         problems.push_back(cat(path, ": ", section, ".hidden_act is ",
                                v.is_string() ? "\"" + v.get<std::string>().substr(0, 64) + "\"" : std::string("not a string"),
                                "; harvest implements quick_gelu and gelu"));
@@ -291,7 +291,7 @@ std::string tower_activation(const std::optional<nlohmann::json>& config, const 
     }
   }
   if (in.activation) {
-    if (*in.activation != "quick_gelu" && *in.activation != "gelu") {
+    if (!is_known_activation(*in.activation)) {
       problems.push_back(cat("--activation ", in.activation->substr(0, 64), ": harvest implements quick_gelu and gelu"));
       return act;
     }

@@ -36,6 +36,8 @@ TextOptions text(int64_t width, int64_t layers, int64_t heads) {
 
 }  // namespace
 
+bool is_known_activation(const std::string& name) { return name == "quick_gelu" || name == "gelu"; }
+
 ModelOptions preset_options(const std::string& preset) {
   // tiny: small enough for unit tests and a CPU demo, same structure as the real presets.
   if (preset == "tiny") return make(preset, 128, vision(128, 2, 4, 16, 112), text(128, 2, 4));

@@ -58,6 +58,10 @@ struct ModelOptions {
   uint64_t seed = 42;  // weight initialisation
 };
 
+// The MLP activations harvest implements: "quick_gelu" and "gelu". Every place that reads an
+// activation name from a file or flag asks here.
+bool is_known_activation(const std::string& name);
+
 // Architecture of a preset (tiny, S/16, B/16, L/14); everything else keeps its default.
 // Throws Config naming model.preset for an unknown name.
 ModelOptions preset_options(const std::string& preset);

@@ -16,10 +16,6 @@ Activation parse_activation(const std::string& name, const std::string& what) {
   fail(ErrorKind::Config, what, ": activation '", name.substr(0, 64), "' is not supported (quick_gelu, gelu)");
 }
 
-const char* to_string(Activation activation) {
-  return activation == Activation::gelu ? "gelu" : "quick_gelu";
-}
-
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask) {
   std::optional<at::Tensor> m;
   if (mask.defined()) m = mask.to(q.scalar_type());

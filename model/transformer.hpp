@@ -15,9 +15,8 @@ at::Tensor quick_gelu(const at::Tensor& x);
 // The MLP activation of a tower: OpenAI's CLIPs use quick_gelu, most open_clip / LAION models
 // the exact (erf) GELU.
 enum class Activation { quick_gelu, gelu };
-// "quick_gelu" / "gelu"; anything else throws Config naming `what` (a key or a file).
+// "quick_gelu" / "gelu" (is_known_activation); anything else throws Config naming `what`.
 Activation parse_activation(const std::string& name, const std::string& what);
-const char* to_string(Activation activation);
 
 // softmax(q k^T / sqrt(d) + mask) v over [B, H, L, d]; `mask` is additive and broadcastable to
 // [B, H, Lq, Lk], or undefined. LibTorch's fused kernel (flash / memory-efficient on CUDA).

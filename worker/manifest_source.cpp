@@ -62,10 +62,10 @@ HostBatch ManifestSource::next() {
     schedule_sample();
     data::DecodedSample s = pool_->wait(pending.task);
     handed_out_ = pending.after;
+    if (s.bad) skips_.record(pending.index, *s.bad, s.bad_message);
     if (bad_rate_.exceeded(s.bad.has_value()))
       fail_bad_sample_rate(config_.data.train_manifest, bad_rate_, skips_.counts());
     if (s.bad) {
-      skips_.record(pending.index, *s.bad, s.bad_message);
       ++out.bad_samples;
       continue;
     }
